@@ -1,0 +1,160 @@
+"""NAS-Bench-101 as a tabular benchmark, from the shared data or from the official file.
+
+The data is reduced once to `NB101Table` plus one `Cell.key` per row, stored in the cache folder;
+later loads read that file and build a key -> row dictionary, which is what makes a query cost
+one fingerprint and one dictionary look-up instead of an MD5 module hash.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from rlnas.benchmarks.base import Benchmark, Evaluation
+from rlnas.benchmarks.nb101_table import NB101Table
+from rlnas.cells import Cell
+from rlnas.data import cache_dir, data_dir
+from rlnas.errors import DataError
+from rlnas.spaces import NB101_SPACE
+
+NUM_CELLS = 423_624
+SHARED_CACHE = "nb101-shared.npz"
+OFFICIAL_CACHE = "nb101-official.npz"
+KEYS_FILE_SUFFIX = ".keys.npy"
+#: Python's hash of this tuple tags the stored keys: if a Python version ever hashed tuples
+#: differently, the keys would be rebuilt instead of silently missing.
+_KEY_PROBE = (-1, 0, 1, 2, -2)
+
+
+def table_cells(table: NB101Table) -> list[Cell]:
+    weights = 1 << np.arange(table.adj.shape[1], dtype=np.int64)
+    rows = (table.adj.astype(np.int64) * weights).sum(axis=2).tolist()
+    ops = table.ops.tolist()
+    return [
+        Cell(tuple(r[:v]), tuple(o[:v])) for r, o, v in zip(rows, ops, table.num_vertices.tolist(), strict=True)
+    ]
+
+
+def read_shared_data(folder: Path) -> NB101Table:
+    """Read `nb101/cells_by_hash.npz` and `nb101/seed0_test_accuracy.npy`, checking their shape."""
+    cells_path = folder / "nb101" / "cells_by_hash.npz"
+    acc_path = folder / "nb101" / "seed0_test_accuracy.npy"
+    for path in (cells_path, acc_path):
+        if not path.is_file():
+            raise DataError(f"{path} is missing: point RLNAS_DATA or --data at the folder holding nb101/")
+    try:
+        with np.load(cells_path) as cells:
+            table = NB101Table(cells["hashes"], cells["adj"], cells["ops"], cells["num_vertices"])
+        accuracy = np.load(acc_path)
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(
+            f"{cells_path.parent} holds a truncated or corrupt file ({reason}); copy nb101/ again"
+        ) from exc
+    lengths = {len(table.hashes), len(table.adj), len(table.ops), len(table.num_vertices), len(accuracy)}
+    if lengths != {NUM_CELLS}:
+        raise DataError(f"NB101 data must have {NUM_CELLS} rows in every array, found {sorted(lengths)}; copy nb101/ again")
+    if not np.all(table.hashes[1:] > table.hashes[:-1]):
+        raise DataError(f"{cells_path} hashes are not strictly ascending; the file is corrupt, copy it again")
+    if not np.all((accuracy >= 0) & (accuracy <= 1)):
+        raise DataError(f"{acc_path} holds accuracies outside [0, 1]; the file is corrupt, copy it again")
+    if not np.array_equal(accuracy.astype(np.float32), accuracy):
+        raise DataError(f"{acc_path} values are not float32 accuracies; the file is corrupt, copy it again")
+    table.metrics["test_accuracy"] = accuracy.astype(np.float32)[:, None]
+    return table
+
+
+def fingerprint_keys(table: NB101Table) -> np.ndarray:
+    keys = np.array([cell.key for cell in table_cells(table)], dtype=np.int64)
+    if len(np.unique(keys)) != len(keys):
+        raise DataError("two NB101 cells share a fingerprint key; this is a bug in rlnas, please report it")
+    return keys
+
+
+def build_cache(table: NB101Table, path: Path) -> None:
+    """Store the table and its keys; the keys file is written last, so it marks a complete cache."""
+    table.save(path)
+    keys_path = path.with_name(path.name + KEYS_FILE_SUFFIX)
+    tmp = keys_path.with_name(keys_path.name + ".tmp.npy")
+    np.save(tmp, np.append(fingerprint_keys(table), hash(_KEY_PROBE)))
+    tmp.replace(keys_path)
+
+
+def load_cache(path: Path) -> tuple[NB101Table, np.ndarray] | None:
+    keys_path = path.with_name(path.name + KEYS_FILE_SUFFIX)
+    if not (path.is_file() and keys_path.is_file()):
+        return None
+    table = NB101Table.load(path)
+    try:
+        keys = np.load(keys_path)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"cannot read {keys_path} ({exc}); delete it and run `rlnas data`") from exc
+    if len(keys) != len(table) + 1 or keys[-1] != hash(_KEY_PROBE):
+        keys_path.unlink()
+        return None
+    return table, keys[:-1]
+
+
+def prepare(data: str | Path | None = None) -> Path:
+    """Make sure an NB101 cache exists, building it from the shared data if need be; return its path."""
+    official = cache_dir() / OFFICIAL_CACHE
+    if official.is_file():
+        if load_cache(official) is None:
+            build_cache(NB101Table.load(official), official)
+        return official
+    shared = cache_dir() / SHARED_CACHE
+    if load_cache(shared) is None:
+        build_cache(read_shared_data(data_dir(data)), shared)
+    return shared
+
+
+class NB101Benchmark(Benchmark):
+    """NB101 CIFAR-10 accuracies after 108 epochs; validation accuracy drives the search when present.
+
+    `repeat` chooses between the mean over training repeats and one repeat drawn from the query's
+    generator. With the shared data there is a single repeat of test accuracy only.
+    """
+
+    name = "nb101"
+    space = NB101_SPACE
+
+    def __init__(self, table: NB101Table, keys: np.ndarray, repeat: str = "mean"):
+        if repeat not in ("mean", "random"):
+            raise ValueError(f"repeat must be 'mean' or 'random', not {repeat!r}")
+        self.table = table
+        self.repeat = repeat
+        self._row_of_key = dict(zip(keys.tolist(), range(len(keys)), strict=True))
+        self.metric = "validation_accuracy" if "validation_accuracy" in table.metrics else "test_accuracy"
+        self._repeats = table.metrics[self.metric].shape[1]
+        self._per_repeat = {name: v for name, v in table.metrics.items() if v.ndim == 2}
+        self._mean = {name: (np.nanmean(v, axis=1) if v.ndim == 2 else v) for name, v in table.metrics.items()}
+        self.best_possible = float(self._mean[self.metric].max())
+
+    @classmethod
+    def load(cls, data: str | Path | None = None, repeat: str = "mean") -> NB101Benchmark:
+        table, keys = load_cache(prepare(data))  # type: ignore[misc]
+        return cls(table, keys, repeat)
+
+    def row_of(self, cell: Cell) -> int:
+        row = self._row_of_key.get(cell.key)
+        if row is None:
+            raise DataError(f"{cell} is valid but missing from the NB101 table; the table is incomplete")
+        return row
+
+    def lookup(self, pruned: Cell, rng: np.random.Generator | None) -> Evaluation:
+        row = self.row_of(pruned)
+        metrics = {name: float(values[row]) for name, values in self._mean.items()}
+        if self.repeat == "random" and rng is not None and self._repeats > 1:
+            pick = int(rng.integers(self._repeats))
+            metrics.update({name: float(values[row, pick]) for name, values in self._per_repeat.items()})
+        return Evaluation(pruned, self.table.hashes[row].decode(), metrics[self.metric], metrics)
+
+    def all_scores(self) -> np.ndarray:
+        return self._mean[self.metric]
+
+    def best_cell(self) -> Cell:
+        row = int(np.argmax(self._mean[self.metric]))
+        v = int(self.table.num_vertices[row])
+        return NB101_SPACE.validate(Cell.from_matrix(self.table.adj[row, :v, :v], self.table.ops[row, :v]))

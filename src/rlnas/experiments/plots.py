@@ -1,0 +1,75 @@
+"""The figures: anytime curves of a comparison, sampler histograms, reward shaping histograms."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: Path) -> None:
+    """Render to a temporary name and rename, so a kill never leaves a broken image."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def plot_anytime(
+    curves: dict[str, np.ndarray], best_possible: float, benchmark: str, metric: str, path: Path
+) -> None:
+    """Regret of the best-so-far score against queries (log y), mean and 95% band per strategy."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, curve in curves.items():
+        regret = best_possible - curve
+        mean = regret.mean(axis=0)
+        half = 1.96 * regret.std(axis=0, ddof=1) / np.sqrt(len(regret)) if len(regret) > 1 else 0 * mean
+        x = np.arange(1, curve.shape[1] + 1)
+        (line,) = ax.plot(x, mean, label=name)
+        ax.fill_between(x, np.maximum(mean - half, 1e-6), mean + half, color=line.get_color(), alpha=0.2)
+    ax.set_yscale("log")
+    ax.set_xlabel("unique architectures queried")
+    ax.set_ylabel(f"regret of best {metric.replace('_', ' ')}")
+    runs = next(iter(curves.values())).shape[0]
+    ax.set_title(f"{benchmark}: mean over {runs} runs, 95% band")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+
+
+def plot_sampler_histograms(draws: dict[str, np.ndarray], uniform: np.ndarray, path: Path) -> None:
+    """Vertex and edge count histograms of each sampler's draws beside the uniform-over-table one.
+
+    `draws[name]` and `uniform` are (n, 2) arrays of (vertex count, edge count).
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, column, label in ((axes[0], 0, "vertices"), (axes[1], 1, "edges")):
+        values = np.concatenate([uniform[:, column], *(d[:, column] for d in draws.values())])
+        bins = np.arange(values.min(), values.max() + 2) - 0.5
+        ax.hist(uniform[:, column], bins=bins, density=True, histtype="step", lw=2.5, color="black",
+                label="uniform over the NB101 table")
+        for name, d in draws.items():
+            ax.hist(d[:, column], bins=bins, density=True, histtype="step", lw=1.5, label=f"{name} ({len(d):,} draws)")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"number of {label}")
+        ax.set_ylabel("probability")
+    axes[0].legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_reward_histograms(accuracies: np.ndarray, shaped: dict[str, np.ndarray], title: str, path: Path) -> None:
+    """The accuracy histogram over a benchmark and, beside it, each shaped reward's."""
+    fig, axes = plt.subplots(1, 1 + len(shaped), figsize=(5 * (1 + len(shaped)), 4))
+    for ax, (label, values) in zip(axes, [("accuracy", accuracies), *shaped.items()], strict=True):
+        ax.hist(values, bins=100)
+        ax.set_yscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("cells")
+    fig.suptitle(title)
+    _save(fig, path)

@@ -1,0 +1,9 @@
+"""Search spaces: limits, op sets, neighbour rules and samplers."""
+
+from rlnas.spaces.base import SearchSpace
+from rlnas.spaces.dag import NB101_SPACE, DAGSpace
+from rlnas.spaces.nb201 import NB201_SPACE, NB201Space
+
+SPACES: dict[str, SearchSpace] = {"nb101": NB101_SPACE, "nb201": NB201_SPACE}
+
+__all__ = ["NB101_SPACE", "NB201_SPACE", "SPACES", "DAGSpace", "NB201Space", "SearchSpace"]

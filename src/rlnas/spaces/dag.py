@@ -1,0 +1,209 @@
+"""Ops-on-nodes spaces with vertex and edge limits (NAS-Bench-101), and their neighbour rules.
+
+The neighbour rules are the agent's actions and local search's neighbourhood. Each edit has a
+fixed index in a layout that depends only on the space's limits, so that an environment can use
+one `Discrete` action space with a validity mask:
+
+    op change       (vertex v, op o)         (max_vertices - 2) * num_ops
+    edge toggle     (i, j), i < j            max_vertices * (max_vertices - 1) / 2
+    vertex insert   (edge i -> j, op o)      pairs * num_ops: i -> j becomes i -> new -> j
+    vertex remove   (vertex v)               max_vertices - 2, with edge regeneration
+
+Vertex removal with edge regeneration deletes v and joins every in-neighbour of v to every
+out-neighbour. If that breaks the edge limit, it keeps instead the smallest selection that still
+leaves every orphaned vertex connected: each in-neighbour that lost its only out-edge is paired
+with an out-neighbour that lost its only in-edge (in order; spare ones go to the first
+out-neighbour), and each out-neighbour still without an in-edge takes one from the last
+in-neighbour. Every edit's result is pruned and validated; an edit that leaves the space is
+invalid (masked).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from rlnas.cells import INPUT, OUTPUT, Cell
+from rlnas.cells.cell import bits
+from rlnas.errors import InvalidCellError
+from rlnas.spaces.base import uniform_neighbour
+
+
+@dataclass(frozen=True)
+class DAGSpace:
+    name: str
+    op_names: tuple[str, ...]
+    max_vertices: int
+    max_edges: int
+    _pair_index: dict[tuple[int, int], int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        pairs = [(i, j) for j in range(self.max_vertices) for i in range(j)]
+        object.__setattr__(self, "_pair_index", {p: k for k, p in enumerate(pairs)})
+
+    # ------------------------------------------------------------ validity
+    def validate(self, cell: Cell) -> Cell:
+        pruned = cell.prune()
+        if pruned is None:
+            raise InvalidCellError("the output cannot be reached from the input; add a path input -> output")
+        num_ops = len(self.op_names)
+        for v, label in enumerate(pruned.ops[1:-1], start=1):
+            if not 0 <= label < num_ops:
+                raise InvalidCellError(f"vertex {v} has op label {label}; {self.name} ops are 0..{num_ops - 1}")
+        if pruned.num_vertices > self.max_vertices:
+            raise InvalidCellError(
+                f"{pruned.num_vertices} vertices after pruning; {self.name} allows at most {self.max_vertices}"
+            )
+        if pruned.num_edges > self.max_edges:
+            raise InvalidCellError(
+                f"{pruned.num_edges} edges after pruning; {self.name} allows at most {self.max_edges}"
+            )
+        return pruned
+
+    def is_valid(self, cell: Cell) -> bool:
+        try:
+            self.validate(cell)
+        except InvalidCellError:
+            return False
+        return True
+
+    def cell_from_names(self, matrix: list[list[int]], op_names: list[str]) -> Cell:
+        labels = []
+        for k, name in enumerate(op_names):
+            if name == "input":
+                labels.append(INPUT)
+            elif name == "output":
+                labels.append(OUTPUT)
+            elif name in self.op_names:
+                labels.append(self.op_names.index(name))
+            else:
+                raise InvalidCellError(
+                    f"unknown op {name!r} at vertex {k}; {self.name} ops are {', '.join(self.op_names)}"
+                )
+        return self.validate(Cell.from_matrix(matrix, labels))
+
+    def describe(self, cell: Cell) -> dict:
+        names = {INPUT: "input", OUTPUT: "output"} | dict(enumerate(self.op_names))
+        return {"matrix": cell.matrix.tolist(), "ops": [names[o] for o in cell.ops]}
+
+    def describe_json(self, cell: Cell) -> str:
+        return json.dumps(self.describe(cell))
+
+    # ------------------------------------------------------------ edit layout
+    @cached_property
+    def num_edits(self) -> int:
+        slots, num_ops, pairs = self.max_vertices - 2, len(self.op_names), len(self._pair_index)
+        return slots * num_ops + pairs + pairs * num_ops + slots
+
+    def edits(self, cell: Cell) -> Iterator[tuple[int, Cell]]:
+        """Yield (edit index, pruned valid result) for every applicable edit of a pruned valid cell."""
+        rows, ops = cell.rows, cell.ops
+        n, num_ops = len(rows), len(self.op_names)
+        num_edges = cell.num_edges
+        pair_index = self._pair_index
+        slots, pairs = self.max_vertices - 2, len(pair_index)
+        toggle_base = slots * num_ops
+        insert_base = toggle_base + pairs
+        remove_base = insert_base + pairs * num_ops
+
+        for v in range(1, n - 1):
+            for op in range(num_ops):
+                if op != ops[v]:
+                    yield (v - 1) * num_ops + op, Cell(rows, (*ops[:v], op, *ops[v + 1 :]))
+
+        for j in range(1, n):
+            for i in range(j):
+                if rows[i] >> j & 1:
+                    removed = Cell((*rows[:i], rows[i] & ~(1 << j), *rows[i + 1 :]), ops).prune()
+                    if removed is not None:
+                        yield toggle_base + pair_index[i, j], removed
+                elif num_edges < self.max_edges:
+                    yield toggle_base + pair_index[i, j], Cell((*rows[:i], rows[i] | 1 << j, *rows[i + 1 :]), ops)
+
+        if n < self.max_vertices and num_edges < self.max_edges:
+            for i in range(n - 1):
+                for j in bits(rows[i]):
+                    inserted_rows = _insert_vertex(rows, i, j)
+                    for op in range(num_ops):
+                        yield (
+                            insert_base + pair_index[i, j] * num_ops + op,
+                            Cell(inserted_rows, (*ops[:j], op, *ops[j:])),
+                        )
+
+        for v in range(1, n - 1):
+            removed = self._remove_vertex(rows, ops, v)
+            if removed is not None:
+                yield remove_base + v - 1, removed
+
+    def _remove_vertex(self, rows: tuple[int, ...], ops: tuple[int, ...], v: int) -> Cell | None:
+        preds = [u for u in range(v) if rows[u] >> v & 1]
+        succs = bits(rows[v])
+        out = [row & ~(1 << v) for row in rows]
+        joined = out.copy()
+        succ_mask = rows[v]
+        for a in preds:
+            joined[a] |= succ_mask
+        if sum(row.bit_count() for row in joined) - joined[v].bit_count() > self.max_edges:
+            joined = out
+            in_degree = {b: sum(1 for u, row in enumerate(out) if u != v and row >> b & 1) for b in succs}
+            lonely_preds = [a for a in preds if out[a] == 0]
+            lonely_succs = [b for b in succs if in_degree[b] == 0]
+            for k, a in enumerate(lonely_preds):
+                joined[a] |= 1 << (lonely_succs[k] if k < len(lonely_succs) else succs[0])
+            for b in lonely_succs[len(lonely_preds) :]:
+                joined[preds[-1]] |= 1 << b
+        low = (1 << v) - 1
+        new_rows = tuple((row & low) | ((row >> 1) & ~low) for u, row in enumerate(joined) if u != v)
+        result = Cell(new_rows, (*ops[:v], *ops[v + 1 :])).prune()
+        if result is None or result.num_edges > self.max_edges:
+            return None
+        return result
+
+    # ------------------------------------------------------------ neighbourhood
+    def neighbours(self, cell: Cell) -> list[Cell]:
+        seen = {cell.key}
+        result = []
+        for _, candidate in self.edits(cell):
+            key = candidate.key
+            if key not in seen:
+                seen.add(key)
+                result.append(candidate)
+        return result
+
+    def mutate(self, cell: Cell, rng: np.random.Generator) -> Cell:
+        return uniform_neighbour(self, cell, rng)
+
+    # ------------------------------------------------------------ samplers
+    def sample(self, rng: np.random.Generator) -> Cell:
+        """The default sampler matches the space's distribution of vertex and edge counts."""
+        from rlnas.spaces.strata import stratified_sampler
+
+        return stratified_sampler(self).sample(rng)
+
+    def sample_rejection(self, rng: np.random.Generator) -> Cell:
+        """BANANAS' `random_cell_adj`: a random upper-triangular matrix and random ops until valid."""
+        n, num_ops = self.max_vertices, len(self.op_names)
+        weights = 1 << np.arange(n, dtype=np.int64)
+        while True:
+            matrix = np.triu(rng.integers(0, 2, size=(n, n)), k=1)
+            ops = (INPUT, *(int(o) for o in rng.integers(0, num_ops, size=n - 2)), OUTPUT)
+            pruned = Cell(tuple(int(r) for r in matrix @ weights), ops).prune()
+            if pruned is not None and pruned.num_edges <= self.max_edges:
+                return pruned
+
+
+def _insert_vertex(rows: tuple[int, ...], i: int, j: int) -> tuple[int, ...]:
+    """Rows after splitting edge i -> j with a new vertex placed at index j."""
+    low = (1 << j) - 1
+    shifted = [(row & low) | ((row & ~low) << 1) for row in rows]
+    shifted[i] = (shifted[i] & ~(1 << (j + 1))) | (1 << j)
+    return (*shifted[:j], 1 << (j + 1), *shifted[j:])
+
+
+NB101_SPACE = DAGSpace(
+    name="nb101", op_names=("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"), max_vertices=7, max_edges=9
+)

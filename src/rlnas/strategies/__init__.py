@@ -1,0 +1,29 @@
+"""Search strategies behind one interface: `run(benchmark, budget, rng)` -> the queried cells."""
+
+from __future__ import annotations
+
+from rlnas.errors import RlnasError
+from rlnas.strategies.base import Strategy
+from rlnas.strategies.baselines import LocalSearch, RandomSearch, RandomWalk, RegularizedEvolution
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    "rs": RandomSearch,
+    "rw": RandomWalk,
+    "ls": LocalSearch,
+    "re": RegularizedEvolution,
+}
+DESCRIPTIONS = {
+    "rs": "random search (the space's default sampler)",
+    "rw": "random walk (a random neighbour each step)",
+    "ls": "local search (NASLib: shuffled neighbourhood of the best, restart at local optima)",
+    "re": "regularized evolution (population 30, tournament 10)",
+}
+
+
+def make_strategy(name: str) -> Strategy:
+    if name not in STRATEGIES:
+        raise RlnasError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+    return STRATEGIES[name]()
+
+
+__all__ = ["DESCRIPTIONS", "STRATEGIES", "Strategy", "make_strategy"]
