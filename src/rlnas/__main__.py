@@ -1,0 +1,3 @@
+from rlnas.cli import main
+
+main()
