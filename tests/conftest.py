@@ -15,7 +15,9 @@ from rlnas.cells import INPUT, OUTPUT, Cell
 def data_path() -> Path:
     raw = os.environ.get("RLNAS_DATA")
     if not raw or not (Path(raw) / "nb101" / "cells_by_hash.npz").is_file():
-        pytest.fail(f"RLNAS_DATA={raw!r} does not hold nb101/: set RLNAS_DATA to the shared data folder (../shared/data)")
+        pytest.fail(
+            f"RLNAS_DATA={raw!r} does not hold nb101/: set RLNAS_DATA to the shared data folder (../shared/data)"
+        )
     return Path(raw)
 
 

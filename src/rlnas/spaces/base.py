@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol
 
 import numpy as np
@@ -12,6 +13,14 @@ from rlnas.cells import Cell
 class SearchSpace(Protocol):
     name: str
     op_names: tuple[str, ...]
+    #: The most vertices a cell of the space has (as an ops-on-nodes cell).
+    max_vertices: int
+    #: Size of the fixed edit (action) layout; see `rlnas.spaces.dag` for the layout.
+    num_edits: int
+
+    def edits(self, cell: Cell) -> Iterator[tuple[int, Cell]]:
+        """Yield (edit index, pruned valid result) for every applicable edit of a valid cell."""
+        ...
 
     def validate(self, cell: Cell) -> Cell:
         """Return the pruned cell, or raise InvalidCellError saying why it is outside the space."""
@@ -31,6 +40,10 @@ class SearchSpace(Protocol):
 
     def cell_from_names(self, matrix: list[list[int]], op_names: list[str]) -> Cell:
         """Parse a user's matrix and op names (with `input`/`output` at the ends) and validate it."""
+        ...
+
+    def describe(self, cell: Cell) -> dict:
+        """A JSON-ready description of a cell in the space's own terms."""
         ...
 
 

@@ -53,7 +53,9 @@ class DAGSpace:
         num_ops = len(self.op_names)
         for v, label in enumerate(pruned.ops[1:-1], start=1):
             if not 0 <= label < num_ops:
-                raise InvalidCellError(f"vertex {v} has op label {label}; {self.name} ops are 0..{num_ops - 1}")
+                raise InvalidCellError(
+                    f"vertex {v} has op label {label}; {self.name} ops are 0..{num_ops - 1}"
+                )
         if pruned.num_vertices > self.max_vertices:
             raise InvalidCellError(
                 f"{pruned.num_vertices} vertices after pruning; {self.name} allows at most {self.max_vertices}"
@@ -122,7 +124,10 @@ class DAGSpace:
                     if removed is not None:
                         yield toggle_base + pair_index[i, j], removed
                 elif num_edges < self.max_edges:
-                    yield toggle_base + pair_index[i, j], Cell((*rows[:i], rows[i] | 1 << j, *rows[i + 1 :]), ops)
+                    yield (
+                        toggle_base + pair_index[i, j],
+                        Cell((*rows[:i], rows[i] | 1 << j, *rows[i + 1 :]), ops),
+                    )
 
         if n < self.max_vertices and num_edges < self.max_edges:
             for i in range(n - 1):

@@ -11,6 +11,7 @@ so that every one of the 15,625 strings has its own cell and the conversion is l
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,14 +35,20 @@ def nb201_cell_to_string(cell: Cell) -> str:
     edge_cell = nodes_to_edges(cell)
     ops = {(src, dst): op for src, dst, op in edge_cell.edges}
     if edge_cell.num_nodes != 4 or set(ops) != set(NB201_EDGES) or edge_cell.output_nodes != (3,):
-        raise InvalidCellError("not an NB201 cell: it needs nodes 0..3, the 6 edges i->j, and node 3 as output")
+        raise InvalidCellError(
+            "not an NB201 cell: it needs nodes 0..3, the 6 edges i->j, and node 3 as output"
+        )
     return "".join(str(ops[edge]) for edge in NB201_EDGES)
 
 
 @dataclass(frozen=True)
 class NB201Space:
+    """Edits are op changes only, laid out as the op-change block of `DAGSpace`: (v - 1) * 5 + op."""
+
     name: str = "nb201"
     op_names: tuple[str, ...] = NB201_OPS
+    max_vertices: int = 11
+    num_edits: int = (11 - 2) * len(NB201_OPS)
 
     def validate(self, cell: Cell) -> Cell:
         nb201_cell_to_string(cell)
@@ -52,16 +59,17 @@ class NB201Space:
     def sample(self, rng: np.random.Generator) -> Cell:
         return nb201_string_to_cell("".join(str(int(o)) for o in rng.integers(0, len(NB201_OPS), size=6)))
 
+    def edits(self, cell: Cell) -> Iterator[tuple[int, Cell]]:
+        ops, num_ops = cell.ops, len(NB201_OPS)
+        for v, label in enumerate(ops):
+            if label >= 0:
+                for op in range(num_ops):
+                    if op != label:
+                        yield (v - 1) * num_ops + op, Cell(cell.rows, (*ops[:v], op, *ops[v + 1 :]))
+
     def neighbours(self, cell: Cell) -> list[Cell]:
         """The op changes: 6 edges x 4 other ops (the edges are fixed in NB201)."""
-        ops = cell.ops
-        return [
-            Cell(cell.rows, (*ops[:v], op, *ops[v + 1 :]))
-            for v, label in enumerate(ops)
-            if label >= 0
-            for op in range(len(NB201_OPS))
-            if op != label
-        ]
+        return [neighbour for _, neighbour in self.edits(cell)]
 
     def mutate(self, cell: Cell, rng: np.random.Generator) -> Cell:
         return uniform_neighbour(self, cell, rng)

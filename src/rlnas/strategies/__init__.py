@@ -20,10 +20,12 @@ DESCRIPTIONS = {
 }
 
 
-def make_strategy(name: str) -> Strategy:
+def make_strategy(spec: str) -> Strategy:
+    """A strategy from its name, or `name:argument` for those that take one (e.g. `agent:DIR`)."""
+    name, _, argument = spec.partition(":")
     if name not in STRATEGIES:
-        raise RlnasError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
-    return STRATEGIES[name]()
+        raise RlnasError(f"unknown strategy {spec!r}; choose from {', '.join(STRATEGIES)}")
+    return STRATEGIES[name](argument) if argument else STRATEGIES[name]()
 
 
 __all__ = ["DESCRIPTIONS", "STRATEGIES", "Strategy", "make_strategy"]

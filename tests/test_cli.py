@@ -1,0 +1,126 @@
+"""The command line as a user meets it: real subprocesses, one-line errors, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+CHAIN = "[[0,1,0],[0,0,1],[0,0,0]]"
+
+
+def rlnas(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rlnas", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_query_prints_hash_and_metrics(data_path):
+    result = rlnas(
+        "query",
+        "--benchmark",
+        "nb101",
+        "--matrix",
+        CHAIN,
+        "--ops",
+        '["input","conv3x3-bn-relu","output"]',
+        "--data",
+        str(data_path),
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert len(report["hash"]) == 32 and 0 < report["metrics"]["test_accuracy"] < 1
+
+
+def test_query_nb201_by_arch():
+    report = json.loads(rlnas("query", "-b", "nb201-cifar10", "--arch", "123040").stdout)
+    assert report["hash"] == "123040" and report["cell"]["ops"][2] == "nor_conv_3x3"
+
+
+@pytest.mark.parametrize(
+    ("matrix", "ops", "words"),
+    [
+        ("[[0,1,0],[1,0,1],[0,0,0]]", '["input","conv3x3-bn-relu","output"]', ["upper-triangular", "1->0"]),
+        (CHAIN, '["input","conv7x7","output"]', ["unknown op 'conv7x7'", "conv3x3-bn-relu"]),
+        (
+            json.dumps([[int(j > i) for j in range(7)] for i in range(7)]),
+            json.dumps(["input", *["maxpool3x3"] * 5, "output"]),
+            ["21 edges", "at most 9"],
+        ),
+        ("[[0,1],[0,0", '["input","output"]', ["not valid JSON"]),
+    ],
+)
+def test_bad_cells_get_one_line_errors(matrix, ops, words, data_path):
+    assert_one_line_error(rlnas("query", "--matrix", matrix, "--ops", ops, "--data", str(data_path)), *words)
+
+
+def test_missing_and_wrong_data_paths(tmp_path):
+    env = {"RLNAS_CACHE": str(tmp_path / "cache"), "RLNAS_DATA": ""}
+    assert_one_line_error(
+        rlnas("query", "--matrix", CHAIN, "--ops", '["input","maxpool3x3","output"]', env=env), "RLNAS_DATA"
+    )
+    assert_one_line_error(rlnas("data", "--data", str(tmp_path / "nowhere"), env=env), "does not exist")
+
+
+def test_truncated_data_file(tmp_path, data_path):
+    (tmp_path / "data" / "nb101").mkdir(parents=True)
+    shutil.copy(data_path / "nb101" / "cells_by_hash.npz", tmp_path / "data" / "nb101")
+    raw = (data_path / "nb101" / "seed0_test_accuracy.npy").read_bytes()
+    (tmp_path / "data" / "nb101" / "seed0_test_accuracy.npy").write_bytes(raw[:1000])
+    result = rlnas("data", "--data", str(tmp_path / "data"), env={"RLNAS_CACHE": str(tmp_path / "cache")})
+    assert_one_line_error(result, "truncated or corrupt")
+
+
+def test_bad_options_are_short_usage_errors():
+    result = rlnas("compare", "--budget", "many")
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "budget" in result.stderr
+    assert_one_line_error(
+        rlnas("compare", "--strategies", "rs,bogus", "--out", "/tmp/x-rlnas"), "unknown strategy"
+    )
+
+
+def test_info_lists_everything():
+    out = rlnas("info").stdout
+    for word in ("nb101", "nb201-imagenet", "regularized evolution", "RLNAS_DATA"):
+        assert word in out
+
+
+def test_compare_and_plots_from_the_command_line(tmp_path, data_path):
+    result = rlnas(
+        "compare",
+        "-b",
+        "nb201-cifar10",
+        "--strategies",
+        "rs,re",
+        "--budget",
+        "20",
+        "--runs",
+        "2",
+        "--out",
+        str(tmp_path / "cmp"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "mean regret" in result.stdout and (tmp_path / "cmp" / "anytime.png").exists()
+    result = rlnas(
+        "plot", "sampler", "--draws", "2000", "--out", str(tmp_path / "s.png"), "--data", str(data_path)
+    )
+    assert result.returncode == 0 and "total variation" in result.stdout, result.stderr
+    result = rlnas("plot", "rewards", "-b", "nb201-cifar10", "--alpha", "6", "--out", str(tmp_path / "r.png"))
+    assert result.returncode == 0 and (tmp_path / "r.png").exists(), result.stderr

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from rlnas.errors import RlnasError
+from rlnas.experiments.compare import CompareConfig, run_comparison, summary_budgets
+
+CONFIG = CompareConfig("nb201-cifar10", ("rs", "ls"), budget=25, runs=3, seed=5)
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_comparison_writes_results_summary_and_plot(tmp_path):
+    summary = run_comparison(CONFIG, tmp_path)
+    rows = read_rows(tmp_path / "results.csv")
+    assert len(rows) == 2 * 3 * 25
+    assert list(rows[0]) == ["strategy", "run", "query", "hash", "score", "best_so_far"]
+    for strategy, run in {(r["strategy"], r["run"]) for r in rows}:
+        run_rows = [r for r in rows if (r["strategy"], r["run"]) == (strategy, run)]
+        best = [float(r["best_so_far"]) for r in run_rows]
+        assert best == sorted(best) and best[-1] == max(float(r["score"]) for r in run_rows)
+    assert summary["metric"] == "validation_accuracy" and summary["benchmark"] == "nb201-cifar10"
+    assert list(summary["strategies"]["rs"]["budgets"]) == ["10", "20", "25"]
+    entry = summary["strategies"]["ls"]["budgets"]["25"]
+    assert entry["mean_regret"] == pytest.approx(summary["best_possible"] - entry["mean_best"])
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    assert (tmp_path / "anytime.png").stat().st_size > 10_000
+
+
+def test_every_strategy_gets_the_same_per_run_seed(tmp_path):
+    run_comparison(CompareConfig("nb201-cifar10", ("rs", "rs"), 10, 2, 0), tmp_path)
+    rows = read_rows(tmp_path / "results.csv")
+    assert rows[:10] == rows[20:30]  # rs run 0, listed twice
+
+
+def test_resume_redoes_only_missing_runs_and_gives_the_same_results(tmp_path):
+    run_comparison(CONFIG, tmp_path)
+    before = (tmp_path / "results.csv").read_text()
+    kept = tmp_path / "runs" / "rs-0000.csv"
+    stamp = kept.stat().st_mtime_ns
+    (tmp_path / "runs" / "ls-0002.csv").unlink()  # as if killed during that run
+    (tmp_path / "runs" / ".ls-0002.csv.tmp123").write_text("strategy,run\nls,2")  # a half-written leftover
+    progress = []
+    run_comparison(CONFIG, tmp_path, on_progress=lambda done, total: progress.append((done, total)))
+    assert progress[0] == (5, 6) and progress[-1] == (6, 6)
+    assert kept.stat().st_mtime_ns == stamp
+    assert (tmp_path / "results.csv").read_text() == before
+
+
+def test_parallel_workers_give_the_in_process_results(tmp_path):
+    run_comparison(CONFIG, tmp_path / "serial", workers=1)
+    run_comparison(CONFIG, tmp_path / "parallel", workers=2)
+    assert (tmp_path / "serial" / "results.csv").read_text() == (
+        tmp_path / "parallel" / "results.csv"
+    ).read_text()
+
+
+def test_a_folder_of_another_comparison_is_refused(tmp_path):
+    run_comparison(CONFIG, tmp_path)
+    with pytest.raises(RlnasError, match="other settings"):
+        run_comparison(CompareConfig("nb201-cifar10", ("rs",), 25, 3, 5), tmp_path)
+
+
+def test_summary_budgets_include_the_budget_itself():
+    assert summary_budgets(300) == [10, 20, 50, 100, 150, 200, 300]
+    assert summary_budgets(75) == [10, 20, 50, 75]
