@@ -43,3 +43,12 @@ def test_strategy_registry_and_errors():
     assert set(BASELINES) <= set(STRATEGIES)
     with pytest.raises(RlnasError, match="unknown strategy 'bogus'"):
         make_strategy("bogus")
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_baselines_stop_exactly_at_any_budget(name, nb201):
+    """Every budget from 1 up, across seeds: a strategy never queries past its budget."""
+    for budget in range(1, 80, 3):
+        for seed in range(6):
+            history = make_strategy(name).run(nb201, budget, np.random.default_rng(seed))
+            assert len(history) == budget

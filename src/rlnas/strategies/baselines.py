@@ -65,7 +65,7 @@ class LocalSearch(Strategy):
                 result = session.query(neighbours[k])
                 if result.score > best.score:
                     best = result
-            if best is centre:  # a local optimum: restart
+            if best is centre and not session.exhausted:  # a local optimum: restart
                 best = session.query(space.sample(rng))
 
 
