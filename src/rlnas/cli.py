@@ -28,7 +28,8 @@ app = typer.Typer(
 )
 plot_app = typer.Typer(help="Figures about the samplers and the reward shaping.", no_args_is_help=True)
 app.add_typer(plot_app, name="plot")
-console = Console()
+# Piped output (logs, CI) gets room for the summary table instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 140)
 
 DataOption = Annotated[
     str | None,
@@ -232,7 +233,7 @@ def print_summary(summary: dict) -> None:
         table.add_column(f"{b}", justify="right")
     for name, entry in summary["strategies"].items():
         cells = [
-            f"{entry['budgets'][b]['mean_regret'] * 100:.2f} ± {entry['budgets'][b]['ci95'] * 100:.2f}"
+            f"{entry['budgets'][b]['mean_regret'] * 100:.2f}±{entry['budgets'][b]['ci95'] * 100:.2f}"
             for b in budgets
         ]
         table.add_row(name, *cells)
