@@ -137,14 +137,7 @@ def query(
         "metrics": result.metrics,
         "cell": bench.space.describe(result.cell),
     }
-    # One matrix row per line: indent the JSON, then fold the innermost lists of numbers.
-    print(
-        re.sub(
-            r"\[\s+([-\d.,\s]+?)\s+\]",
-            lambda m: "[" + " ".join(m.group(1).split()) + "]",
-            json.dumps(report, indent=2),
-        )
-    )
+    print_json(report)
 
 
 @app.command("data")
@@ -173,6 +166,12 @@ def data_command(
     with console.status("building the NB101 cache (once, about 15 s)"):
         path = prepare(data)
     console.print(f"NB101 cache ready: {path}")
+
+
+def print_json(report: dict) -> None:
+    """Indented JSON with each matrix row on one line (the innermost lists of numbers folded)."""
+    text = json.dumps(report, indent=2)
+    print(re.sub(r"\[\s+([-\d.,\s]+?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text))
 
 
 def _progress() -> Progress:
@@ -242,19 +241,76 @@ def print_summary(summary: dict) -> None:
 
 
 @app.command()
-def demo(out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/demo")) -> None:
-    """The out-of-the-box demo: the baselines on NB201-cifar10, 50 runs, budget 200."""
-    compare(
-        benchmark="nb201-cifar10",
-        strategies="rs,rw,ls,re",
-        budget=200,
-        runs=50,
-        seed=0,
-        out=out,
-        workers=0,
-        repeat="mean",
-        data=None,
-    )
+def demo(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/demo"),
+    train: Annotated[bool, typer.Option("--train", help="Retrain the NB201-cifar10 policy first.")] = False,
+    runs: Annotated[int, typer.Option(help="Runs per strategy.")] = 50,
+    budget: Annotated[int, typer.Option(help="Unique architectures per run.")] = 200,
+) -> None:
+    """The out-of-the-box demo: the shipped policy against rs, ls and re on NB201-cifar10."""
+    policy = "nb201-cifar10"
+    if train:
+        from rlnas.agents.apex.command import run_train_command
+        from rlnas.agents.policy import SHIPPED_POLICIES
+
+        policy = str(out / "policy")
+        run_train_command(benchmark="nb201-cifar10", executor=None, actors=None, minutes=None, steps=None, seed=0,
+                          out=Path(policy), config=SHIPPED_POLICIES / "nb201-cifar10.toml", resume=None,
+                          address=None, data=None, console=console)
+    compare(benchmark="nb201-cifar10", strategies=f"agent:{policy},rs,ls,re", budget=budget, runs=runs, seed=1000,
+            out=out / "compare", workers=0, repeat="mean", data=None)
+
+
+@app.command()
+def search(
+    policy: Annotated[str, typer.Option(help="A training folder, its policy.pt, or a shipped policy's name.")],
+    benchmark: BenchmarkOption = "nb201-cifar10",
+    budget: Annotated[int, typer.Option(help="Unique architectures to query.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the search (keep it apart from the training seeds).")] = 1000,
+    out: Annotated[Path | None, typer.Option(help="Also write every queried cell to this CSV.")] = None,
+    repeat: RepeatOption = "mean",
+    data: DataOption = None,
+) -> None:
+    """Search once with a trained policy; print the best cell found as JSON."""
+    from rlnas.benchmarks import load_benchmark
+    from rlnas.strategies.agent import AgentSearch
+
+    bench = load_benchmark(benchmark, data, repeat)
+    history = AgentSearch(policy).run(bench, budget, np.random.default_rng(seed))
+    best = max(history, key=lambda e: e.score)
+    if out is not None:
+        from rlnas.experiments.compare import rows_csv, run_rows, write_atomic
+
+        write_atomic(out, rows_csv(run_rows("agent", 0, history)))
+    report = {"benchmark": bench.name, "metric": bench.metric, "queries": len(history),
+              "best": {"hash": best.hash, "score": best.score, "regret": bench.best_possible - best.score,
+                       "found_at_query": history.index(best) + 1, "cell": bench.space.describe(best.cell)}}
+    print_json(report)
+
+
+def _train_option(help_text: str, *names: str):
+    return typer.Option(*names, help=help_text, show_default=False)
+
+
+@app.command("train")
+def train_command(
+    benchmark: Annotated[str | None, _train_option("Benchmark (default nb201-cifar10).", "--benchmark", "-b")] = None,
+    executor: Annotated[str | None, _train_option("local (in-process, deterministic; default) or ray.")] = None,
+    actors: Annotated[int | None, _train_option("Actors (config default 2).")] = None,
+    minutes: Annotated[float | None, _train_option("Wall-clock cap; stops at the next episode boundary.")] = None,
+    steps: Annotated[int | None, _train_option("Environment steps to train for (config total_env_steps).")] = None,
+    seed: Annotated[int | None, _train_option("Training seed (config default 0).")] = None,
+    out: Annotated[Path | None, _train_option("Run folder (default runs/train-BENCHMARK).")] = None,
+    config: Annotated[Path | None, _train_option("TOML file overriding ApeXConfig fields.", "--config")] = None,
+    resume: Annotated[Path | None, _train_option("Continue the run in this folder from its last checkpoint.")] = None,
+    address: Annotated[str | None, _train_option("Ray cluster address to join (with --executor ray).")] = None,
+    data: DataOption = None,
+) -> None:
+    """Train the transformer Q-network with Ape-X; DIR/policy.pt is the reusable search policy."""
+    from rlnas.agents.apex.command import run_train_command
+
+    run_train_command(benchmark=benchmark, executor=executor, actors=actors, minutes=minutes, steps=steps, seed=seed,
+                      out=out, config=config, resume=resume, address=address, data=data, console=console)
 
 
 @plot_app.command("sampler")

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rlnas.benchmarks import Benchmark, load_benchmark
+from rlnas.benchmarks import Benchmark, Evaluation, load_benchmark
 from rlnas.errors import RlnasError
 from rlnas.strategies import make_strategy
 
@@ -52,10 +53,11 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def _run_file(out: Path, strategy: str, run: int) -> Path:
-    return out / "runs" / f"{strategy}-{run:04d}.csv"
+    """One file per finished run; a spec such as `agent:runs/x` is made safe for a file name."""
+    return out / "runs" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', strategy)}-{run:04d}.csv"
 
 
-def _rows_csv(rows: list[tuple]) -> str:
+def rows_csv(rows: list[tuple]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(RESULT_FIELDS)
@@ -75,13 +77,18 @@ def _execute(config: CompareConfig, strategy: str, run: int, out: str) -> tuple[
     """Run one (strategy, run) and store its rows; runs in a worker process or in-process."""
     assert _worker_benchmark is not None
     history = make_strategy(strategy).run(_worker_benchmark, config.budget, run_seed(config.seed, run))
+    write_atomic(_run_file(Path(out), strategy, run), rows_csv(run_rows(strategy, run, history)))
+    return strategy, run
+
+
+def run_rows(strategy: str, run: int, history: list[Evaluation]) -> list[tuple]:
+    """The results.csv rows of one run: every unique query with the best score so far."""
     best = -np.inf
     rows = []
     for k, result in enumerate(history, start=1):
         best = max(best, result.score)
         rows.append((strategy, run, k, result.hash, repr(result.score), repr(best)))
-    write_atomic(_run_file(Path(out), strategy, run), _rows_csv(rows))
-    return strategy, run
+    return rows
 
 
 def check_config(out: Path, config: CompareConfig) -> None:

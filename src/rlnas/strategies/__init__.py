@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rlnas.errors import RlnasError
+from rlnas.strategies.agent import AgentSearch
 from rlnas.strategies.base import Strategy
 from rlnas.strategies.baselines import LocalSearch, RandomSearch, RandomWalk, RegularizedEvolution
 
@@ -11,12 +12,14 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "rw": RandomWalk,
     "ls": LocalSearch,
     "re": RegularizedEvolution,
+    "agent": AgentSearch,
 }
 DESCRIPTIONS = {
     "rs": "random search (the space's default sampler)",
     "rw": "random walk (a random neighbour each step)",
     "ls": "local search (NASLib: shuffled neighbourhood of the best, restart at local optima)",
     "re": "regularized evolution (population 30, tournament 10)",
+    "agent": "the learned search policy of rlnas train: agent:DIR (greedy on Q over unseen neighbours)",
 }
 
 

@@ -1,0 +1,95 @@
+"""`rlnas train`: option handling and the live progress display (the CLI stays a thin wrapper)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from rlnas.agents.apex.config import ApeXConfig
+from rlnas.agents.apex.train import CHECKPOINT_FILE, EXECUTORS, RunSpec, read_checkpoint, resume_spec, train
+from rlnas.benchmarks import BENCHMARKS
+from rlnas.errors import ConfigError
+
+DEFAULT_BENCHMARK = "nb201-cifar10"
+
+
+def build_spec(
+    *,
+    benchmark: str | None,
+    executor: str | None,
+    actors: int | None,
+    steps: int | None,
+    seed: int | None,
+    config: Path | None,
+    resume: Path | None,
+) -> RunSpec:
+    """The run to train: a new one from the options, or the resumed one with the options checked against it."""
+    if benchmark is not None and benchmark not in BENCHMARKS:
+        raise ConfigError(f"unknown benchmark {benchmark!r}; choose one of {', '.join(BENCHMARKS)}")
+    if executor is not None and executor not in EXECUTORS:
+        raise ConfigError(f"--executor must be local or ray, got {executor!r}")
+    if actors is not None and actors < 1:
+        raise ConfigError(f"--actors must be at least 1, got {actors}")
+    if steps is not None and steps < 1:
+        raise ConfigError(f"--steps must be at least 1, got {steps}")
+    overrides = {k: v for k, v in (("actors", actors), ("total_env_steps", steps), ("seed", seed)) if v is not None}
+    if resume is not None:
+        saved = RunSpec.from_dict(read_checkpoint(resume)["spec"])
+        base = ApeXConfig.from_toml(config) if config is not None else saved.config
+        requested = RunSpec(benchmark or saved.benchmark, executor or saved.executor, base.replace(**overrides))
+        return resume_spec(saved, requested)  # raises ConfigError on a change a resume cannot make
+    base = ApeXConfig.from_toml(config) if config is not None else ApeXConfig()
+    return RunSpec(benchmark or DEFAULT_BENCHMARK, executor or "local", base.replace(**overrides))
+
+
+def _describe(row: dict) -> str:
+    return (
+        f"{row['env_steps_per_s']:7.0f} steps/s  {row['updates_per_s']:5.1f} updates/s  loss {row['loss']:.4f}  "
+        f"episode best {row['episode_best_score']:.4f} (greedy {row['greedy_best_score']:.4f})"
+    )
+
+
+def run_train_command(
+    *,
+    benchmark: str | None,
+    executor: str | None,
+    actors: int | None,
+    minutes: float | None,
+    steps: int | None,
+    seed: int | None,
+    out: Path | None,
+    config: Path | None,
+    resume: Path | None,
+    address: str | None,
+    data: str | None,
+    console: Console,
+) -> dict:
+    if minutes is not None and minutes <= 0:
+        raise ConfigError(f"--minutes must be positive, got {minutes}")
+    if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
+        raise ConfigError("--resume DIR continues the run in DIR; leave out --out or give the same folder")
+    spec = build_spec(benchmark=benchmark, executor=executor, actors=actors, steps=steps, seed=seed,
+                      config=config, resume=resume)
+    if address is not None and spec.executor != "ray":
+        raise ConfigError("--address joins a Ray cluster; use it with --executor ray")
+    folder = Path(resume) if resume is not None else Path(out or f"runs/train-{spec.benchmark}")
+    if resume is None and (folder / CHECKPOINT_FILE).exists():
+        raise ConfigError(
+            f"{folder} already holds a training run; resume it with --resume {folder} or pick another --out"
+        )
+    total = spec.config.total_env_steps
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[stats]}"), console=console, transient=False) as progress:
+        task = progress.add_task(f"{'resuming' if resume else 'training'} on {spec.benchmark}", total=total,
+                                 stats="starting (loading the benchmark)")
+
+        def report(row: dict) -> None:
+            progress.update(task, completed=min(row["env_steps"], total), stats=_describe(row))
+
+        summary = train(spec, folder, resume=resume is not None, minutes=minutes, data=data, address=address,
+                        progress=report)
+    console.print(f"trained {summary['env_steps']:,} environment steps, {summary['updates']:,} learner updates; "
+                  f"wrote {folder}/policy.pt, checkpoint.pt, metrics.csv and tb/")
+    return summary

@@ -1,0 +1,120 @@
+"""The reusable policy: `DIR/policy.pt` of a training run, loaded for search on CPU.
+
+The file holds only tensors and plain values (it loads with `torch.load(weights_only=True)`):
+the Q-network's weights and shape, the environment settings it was trained with (horizon,
+alpha, shaping, reward), and the benchmark and search space it was trained on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rlnas.agents.qnetwork import OBS_KEYS, QNetwork, QNetworkConfig, obs_to_tensors
+from rlnas.errors import CheckpointError
+
+POLICY_FORMAT = "rlnas-policy"
+POLICY_VERSION = 1
+POLICY_FILE = "policy.pt"
+#: Policies shipped with rlnas (`policies/NAME.pt`, trained with `policies/NAME.toml`), loadable by NAME.
+SHIPPED_POLICIES = Path(__file__).resolve().parent.parent / "policies"
+
+
+def policy_payload(network: QNetwork, env_kwargs: dict, benchmark: str, space: str, **extra) -> dict:
+    return {
+        "format": POLICY_FORMAT,
+        "version": POLICY_VERSION,
+        "network": network.config.to_dict(),
+        "weights": {k: v.detach().to("cpu", copy=True) for k, v in network.state_dict().items()},
+        "env": dict(env_kwargs),
+        "benchmark": benchmark,
+        "space": space,
+        **extra,
+    }
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    """Write to a temporary file in the same folder, flush it to disk, then rename it over `path`."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class Policy:
+    """A trained Q-network on CPU: masked Q-values and greedy actions for observations of the env."""
+
+    def __init__(self, payload: dict, source: str = "policy"):
+        self.network_config = QNetworkConfig(**payload["network"])
+        self.network = QNetwork(self.network_config)
+        self.network.load_state_dict(payload["weights"])
+        self.network.eval()
+        self.env_config: dict = dict(payload["env"])
+        self.benchmark: str = payload["benchmark"]
+        self.space: str = payload["space"]
+        self.info = {k: v for k, v in payload.items() if k not in ("weights", "network")}
+        self.source = source
+
+    @torch.inference_mode()
+    def q_values(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """Masked Q-values: (num_edits,) for one observation, (B, num_edits) for a batch; invalid = -inf."""
+        single = np.ndim(obs["ops"]) == 1
+        batch = {k: (np.asarray(obs[k])[None] if single else np.asarray(obs[k])) for k in OBS_KEYS}
+        q = self.network(obs_to_tensors(batch)).numpy()
+        return q[0] if single else q
+
+    def act(self, obs: dict[str, np.ndarray]) -> int | np.ndarray:
+        """The greedy valid action (per observation for a batch)."""
+        q = self.q_values(obs)
+        return int(q.argmax()) if q.ndim == 1 else q.argmax(axis=1)
+
+    def check_space(self, space) -> None:
+        """Raise CheckpointError unless `space` has the action layout this policy was trained on."""
+        if (space.max_vertices, len(space.op_names), space.num_edits) != (
+            self.network_config.max_vertices, self.network_config.num_ops, self.network_config.num_edits
+        ):
+            raise CheckpointError(
+                f"{self.source} was trained on the {self.space} space; it cannot act in the {space.name} space"
+            )
+
+    def make_env(self, benchmark, **overrides):
+        """An `ArchitectureSearchEnv` on `benchmark` with the settings this policy was trained with."""
+        from rlnas.env import ArchitectureSearchEnv
+
+        self.check_space(benchmark.space)
+        return ArchitectureSearchEnv(benchmark, **{**self.env_config, **overrides})
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Load `path` (a policy.pt, a training folder holding one, or a shipped policy's name)."""
+    path = Path(path)
+    if not path.exists() and (SHIPPED_POLICIES / f"{path}.pt").is_file():
+        path = SHIPPED_POLICIES / f"{path}.pt"
+    if path.is_dir():
+        path = path / POLICY_FILE
+    if not path.is_file():
+        shipped = ", ".join(sorted(p.stem for p in SHIPPED_POLICIES.glob("*.pt")))
+        raise CheckpointError(
+            f"no policy at {path}; give a training folder (rlnas train --out DIR), its policy.pt, "
+            f"or a shipped policy ({shipped})"
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for truncated or foreign files
+        raise CheckpointError(f"{path} is not a readable policy file ({type(exc).__name__}); train it again") from exc
+    if not isinstance(payload, dict) or payload.get("format") != POLICY_FORMAT:
+        raise CheckpointError(f"{path} is not an rlnas policy file")
+    if payload.get("version") != POLICY_VERSION:
+        raise CheckpointError(
+            f"{path} is policy format version {payload.get('version')}; this rlnas reads {POLICY_VERSION}"
+        )
+    try:
+        return Policy(payload, source=str(path))
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} is an incomplete or mismatched policy file ({exc})") from exc

@@ -1,0 +1,289 @@
+"""Ape-X: sum tree, replay, n-step returns, double-DQN targets, determinism, resume, the Ray executor."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from rlnas.agents import load_policy
+from rlnas.agents.apex import ApeXConfig, RunSpec, train
+from rlnas.agents.apex.algorithm import Actor, double_dqn_targets, n_step_returns
+from rlnas.agents.apex.command import build_spec
+from rlnas.agents.apex.replay import PrioritizedReplay, SumTree
+from rlnas.agents.apex.train import CHECKPOINT_FILE, read_checkpoint
+from rlnas.agents.qnetwork import OBS_KEYS, QNetwork, QNetworkConfig
+from rlnas.errors import CheckpointError, ConfigError
+
+TINY = {"actors": 2, "envs_per_actor": 2, "horizon": 10, "learning_starts": 100, "env_steps_per_update": 4,
+        "batch_size": 32, "replay_capacity": 1000, "target_update_period": 20, "weight_sync_period": 5,
+        "d_model": 32, "ff_dim": 64, "pair_dim": 32}
+
+
+def tiny_config(**changes) -> ApeXConfig:
+    return ApeXConfig(**{**TINY, **changes})
+
+
+# ---------------------------------------------------------------------- sum tree and replay
+def test_sum_tree_samples_in_proportion_to_priorities():
+    tree = SumTree(10)
+    priorities = np.array([1.0, 0.0, 3.0, 6.0, 0.5, 0.0, 2.0, 2.5, 0.0, 5.0])
+    tree.update(np.arange(10), priorities)
+    assert tree.total == pytest.approx(priorities.sum())
+    rng = np.random.default_rng(0)
+    draws = np.concatenate([tree.sample(64, rng) for _ in range(1000)])
+    frequency = np.bincount(draws, minlength=10) / len(draws)
+    np.testing.assert_allclose(frequency, priorities / priorities.sum(), atol=0.01)
+    assert frequency[priorities == 0].sum() == 0
+
+
+def test_sum_tree_updates_keep_every_sum_right():
+    tree = SumTree(13)  # not a power of two
+    rng = np.random.default_rng(1)
+    values = np.zeros(13)
+    for _ in range(50):
+        rows = rng.integers(0, 13, size=5)  # repeated rows: the last value wins
+        new = rng.random(5) * 10
+        tree.update(rows, new)
+        for r, v in zip(rows, new, strict=True):
+            values[r] = v
+        np.testing.assert_allclose(tree.get(np.arange(13)), values)
+        assert tree.total == pytest.approx(values.sum())
+        internal = np.arange(1, tree.leaf_base)
+        np.testing.assert_allclose(tree.nodes[internal], tree.nodes[2 * internal] + tree.nodes[2 * internal + 1])
+    cumulative = np.cumsum(values)
+    queries = rng.random(200) * values.sum()
+    np.testing.assert_array_equal(tree.find(queries), np.searchsorted(cumulative, queries, side="right"))
+    with pytest.raises(ValueError):
+        tree.update(np.array([0]), np.array([-1.0]))
+
+
+def test_replay_wraps_around_and_weights_are_importance_corrections():
+    layout = {"x": ((2,), np.dtype(np.float32)), "action": ((), np.dtype(np.int64))}
+    replay = PrioritizedReplay(capacity=8, alpha=0.5, epsilon=0.0, layout=layout)
+    for start in (0, 5, 10):
+        rows = np.arange(start, start + 5)
+        replay.add({"x": np.stack([rows, rows], 1).astype(np.float32), "action": rows}, np.full(5, 4.0))
+    assert len(replay) == 8 and replay.added == 15
+    assert sorted(replay.storage["action"].tolist()) == list(range(7, 15))
+    replay.update_priorities(np.array([0]), np.array([16.0]))  # leaf = 16 ** 0.5 = 4, others 2
+    rows, weights, batch = replay.sample(4, beta=1.0, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(batch["action"], replay.storage["action"][rows])
+    probabilities = replay.tree.get(rows) / replay.tree.total
+    expected = (8 * probabilities) ** -1.0
+    np.testing.assert_allclose(weights, expected / expected.max(), rtol=1e-6)
+    state = replay.state_dict()
+    copy = PrioritizedReplay(8, 0.5, 0.0, layout)
+    copy.load_state_dict(state)
+    np.testing.assert_array_equal(copy.tree.nodes, replay.tree.nodes)
+    assert (copy.position, copy.size, copy.added) == (replay.position, replay.size, replay.added)
+
+
+# ---------------------------------------------------------------------- returns and targets
+def test_n_step_returns_bootstrap_at_truncation():
+    rewards = np.array([1.0, 2.0, 3.0, 4.0])
+    returns, discounts, boot = n_step_returns(rewards, gamma=0.5, n=2)
+    np.testing.assert_allclose(returns, [1 + 0.5 * 2, 2 + 0.5 * 3, 3 + 0.5 * 4, 4])
+    np.testing.assert_allclose(discounts, [0.25, 0.25, 0.25, 0.5])  # the last step bootstraps from s_4
+    np.testing.assert_array_equal(boot, [2, 3, 4, 4])
+    _, terminal_discounts, _ = n_step_returns(rewards, gamma=0.5, n=2, terminated=True)
+    np.testing.assert_allclose(terminal_discounts, [0.25, 0.25, 0.0, 0.0])
+    # a batch of envs (T, E) gives per-env returns
+    two = np.stack([rewards, 10 * rewards], axis=1)
+    batch_returns, batch_discounts, _ = n_step_returns(two, gamma=0.5, n=2)
+    np.testing.assert_allclose(batch_returns[:, 1], 10 * returns)
+    np.testing.assert_allclose(batch_discounts[:, 0], discounts)
+    # n longer than the episode: every step sums to the end and bootstraps from the final state
+    long_returns, long_discounts, long_boot = n_step_returns(rewards, gamma=1.0, n=10)
+    np.testing.assert_allclose(long_returns, [10, 9, 7, 4])
+    np.testing.assert_allclose(long_discounts, [1, 1, 1, 1])
+    np.testing.assert_array_equal(long_boot, [4, 4, 4, 4])
+
+
+def test_double_dqn_target_by_hand():
+    inf = float("inf")
+    returns = torch.tensor([1.0, 0.5, 2.0])
+    discounts = torch.tensor([0.9, 0.81, 0.0])
+    next_online = torch.tensor([[1.0, 3.0, -inf], [5.0, -inf, 4.0], [0.0, 1.0, 2.0]])
+    next_target = torch.tensor([[10.0, 2.0, 99.0], [-1.0, 50.0, 7.0], [3.0, 3.0, 3.0]])
+    targets = double_dqn_targets(returns, discounts, next_online, next_target)
+    # online picks actions 1, 0, 2; the target network evaluates them; no bootstrap where discount is 0
+    torch.testing.assert_close(targets, torch.tensor([1.0 + 0.9 * 2.0, 0.5 + 0.81 * -1.0, 2.0]))
+
+
+def test_epsilon_ladder():
+    assert ApeXConfig(actors=1, envs_per_actor=1).epsilons() == [0.4]
+    ladder = ApeXConfig(actors=2, envs_per_actor=4).epsilons()
+    assert len(ladder) == 8
+    assert ladder[0] == pytest.approx(0.4) and ladder[-1] == pytest.approx(0.4**8)
+    assert all(a > b for a, b in itertools.pairwise(ladder))
+
+
+def test_actor_transitions_and_priorities(nb201):
+    config = tiny_config(n_step=3, gamma=0.9)
+    torch.manual_seed(0)
+    network = QNetwork(QNetworkConfig.for_space(nb201.space, **config.network_overrides()))
+    actor = Actor(nb201, config, 0, network)
+    transitions, priorities, stats = actor.run_episode()
+    horizon, envs = config.horizon, config.envs_per_actor
+    assert len(priorities) == horizon * envs and (priorities >= 0).all()
+    assert stats["best_score"].shape == (envs,)
+    last = slice((horizon - 1) * envs, horizon * envs)  # the last step of each env
+    assert np.allclose(transitions["discount"][last], 0.9)
+    assert np.allclose(transitions["discount"][: (horizon - 3) * envs], 0.9**3)
+    # the next observation of step t is the observation of step t + 3 (same env)
+    for key in OBS_KEYS:
+        np.testing.assert_array_equal(transitions["next_" + key][:envs], transitions[key][3 * envs : 4 * envs])
+    # recompute the priorities with the actor's network
+    with torch.no_grad():
+        q = network({k: torch.as_tensor(transitions[k]) for k in OBS_KEYS}).numpy()
+        next_q = network({k: torch.as_tensor(transitions["next_" + k]) for k in OBS_KEYS}).numpy()
+    expected = np.abs(
+        transitions["return"] + transitions["discount"] * next_q.max(1) - q[np.arange(len(q)), transitions["action"]]
+    )
+    np.testing.assert_allclose(priorities, expected, rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------------- the config
+def test_config_from_toml_and_errors(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("horizon = 16\nalpha = 8\n[apex_ignored]\n")
+    with pytest.raises(ConfigError, match="unknown field"):
+        ApeXConfig.from_toml(path)
+    path.write_text("horizon = 16\nalpha = 8\n")
+    config = ApeXConfig.from_toml(path, seed=3)
+    assert (config.horizon, config.alpha, config.seed) == (16, 8.0, 3)
+    path.write_text("[apex]\nbatch_size = 64\n")
+    assert ApeXConfig.from_toml(path).batch_size == 64
+    path.write_text("horizon = 'long'\n")
+    with pytest.raises(ConfigError, match="horizon"):
+        ApeXConfig.from_toml(path)
+    path.write_text("horizon = [\n")
+    with pytest.raises(ConfigError, match="TOML"):
+        ApeXConfig.from_toml(path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        ApeXConfig.from_toml(tmp_path / "missing.toml")
+    with pytest.raises(ConfigError, match="gamma"):
+        ApeXConfig(gamma=1.5)
+    with pytest.raises(ConfigError, match="shaping"):
+        ApeXConfig(shaping="cubic")
+
+
+# ---------------------------------------------------------------------- training runs
+def final_state(folder) -> dict:
+    return read_checkpoint(folder)
+
+
+def assert_same_training_state(a: dict, b: dict) -> None:
+    for part in ("online", "target"):
+        for key, tensor in a["learner"][part].items():
+            assert torch.equal(tensor, b["learner"][part][key]), f"{part}.{key} differs"
+    assert a["learner"]["updates"] == b["learner"]["updates"] > 0
+    for key, value in a["executor"]["replay"]["storage"].items():
+        np.testing.assert_array_equal(value, b["executor"]["replay"]["storage"][key])
+    np.testing.assert_array_equal(a["executor"]["replay"]["leaves"], b["executor"]["replay"]["leaves"])
+    assert a["executor"]["sample_rng"] == b["executor"]["sample_rng"]
+    assert a["counters"]["env_steps"] == b["counters"]["env_steps"]
+    state_a, state_b = a["learner"]["optimizer"]["state"], b["learner"]["optimizer"]["state"]
+    for key in state_a:
+        assert torch.equal(state_a[key]["exp_avg"], state_b[key]["exp_avg"])
+
+
+def test_in_process_training_is_bit_identical_for_a_seed(nb201, tmp_path):
+    spec = RunSpec("nb201-cifar10", "local", tiny_config(total_env_steps=300))
+    first = train(spec, tmp_path / "a", benchmark=nb201, tensorboard=False)
+    second = train(spec, tmp_path / "b", benchmark=nb201, tensorboard=False)
+    assert first["env_steps"] == second["env_steps"] == 320  # rounded up to a whole round of episodes
+    assert_same_training_state(final_state(tmp_path / "a"), final_state(tmp_path / "b"))
+    other = train(RunSpec("nb201-cifar10", "local", tiny_config(total_env_steps=300, seed=1)), tmp_path / "c",
+                  benchmark=nb201, tensorboard=False)
+    assert other["env_steps"] == 320
+    weights_a = final_state(tmp_path / "a")["learner"]["online"]
+    weights_c = final_state(tmp_path / "c")["learner"]["online"]
+    assert any(not torch.equal(weights_a[k], weights_c[k]) for k in weights_a)
+    policy = load_policy(tmp_path / "a")
+    assert policy.benchmark == "nb201-cifar10" and policy.space == "nb201"
+    assert policy.env_config["horizon"] == 10 and policy.info["trained_env_steps"] == 320
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(nb201, tmp_path):
+    straight = RunSpec("nb201-cifar10", "local", tiny_config(total_env_steps=360))
+    train(straight, tmp_path / "straight", benchmark=nb201, tensorboard=False)
+    first_part = RunSpec("nb201-cifar10", "local", tiny_config(total_env_steps=160))
+    train(first_part, tmp_path / "resumed", benchmark=nb201, tensorboard=False)
+    assert final_state(tmp_path / "resumed")["counters"]["env_steps"] == 160
+    summary = train(straight, tmp_path / "resumed", resume=True, benchmark=nb201, tensorboard=False)
+    assert summary["env_steps"] == 360
+    assert_same_training_state(final_state(tmp_path / "straight"), final_state(tmp_path / "resumed"))
+    with (tmp_path / "resumed" / "metrics.csv").open() as f:
+        steps = [int(row["env_steps"]) for row in csv.DictReader(f)]
+    assert steps == list(range(40, 361, 40))
+
+
+def test_resume_errors(nb201, tmp_path):
+    spec = RunSpec("nb201-cifar10", "local", tiny_config(total_env_steps=40))
+    train(spec, tmp_path / "run", benchmark=nb201, tensorboard=False)
+    with pytest.raises(ConfigError, match="already holds a training run"):
+        train(spec, tmp_path / "run", benchmark=nb201, tensorboard=False)
+    with pytest.raises(ConfigError, match="cannot change gamma"):
+        train(RunSpec("nb201-cifar10", "local", tiny_config(gamma=0.5)), tmp_path / "run", resume=True,
+              benchmark=nb201, tensorboard=False)
+    with pytest.raises(ConfigError, match="cannot change seed"):
+        build_spec(benchmark=None, executor=None, actors=None, steps=None, seed=5, config=None,
+                   resume=tmp_path / "run")
+    assert build_spec(benchmark=None, executor=None, actors=None, steps=99, seed=None, config=None,
+                      resume=tmp_path / "run").config.total_env_steps == 99
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        train(None, tmp_path / "nothing", resume=True, benchmark=nb201, tensorboard=False)
+    (tmp_path / "run" / CHECKPOINT_FILE).write_bytes(b"\x00" * 100)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        train(None, tmp_path / "run", resume=True, benchmark=nb201, tensorboard=False)
+
+
+def test_ray_executor_short_run(nb201, tmp_path):
+    import ray  # CI installs the `ray` extra: a missing Ray is a failure, not a skip
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        spec = RunSpec("nb201-cifar10", "ray", tiny_config(total_env_steps=200))
+        summary = train(spec, tmp_path / "ray", benchmark=nb201, tensorboard=False)
+    finally:
+        ray.shutdown()
+    assert summary["env_steps"] >= 200 and summary["updates"] > 0
+    state = read_checkpoint(tmp_path / "ray")
+    assert state["executor"]["replay_server"]["replay"]["size"] >= 200
+    assert load_policy(tmp_path / "ray").space == "nb201"
+
+
+def test_kill_9_then_resume_matches_an_uninterrupted_run(nb201, tmp_path):
+    """`rlnas train` killed with SIGKILL mid-run, then `--resume`d, ends in the uninterrupted run's state."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config_file = tmp_path / "tiny.toml"
+    config_file.write_text("".join(f"{k} = {v!r}\n" for k, v in TINY.items()) + "checkpoint_minutes = 0.0001\n")
+    command = [sys.executable, "-m", "rlnas", "train", "--config", str(config_file), "--steps", "1200"]
+    process = subprocess.Popen([*command, "--out", str(tmp_path / "killed")], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "killed" / CHECKPOINT_FILE).exists() and process.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint within two minutes"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_at = read_checkpoint(tmp_path / "killed")["counters"]["env_steps"]
+    assert killed_at < 1200, "the run finished before the kill; nothing was tested"
+    resumed = subprocess.run([*command, "--resume", str(tmp_path / "killed")], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    spec = RunSpec("nb201-cifar10", "local", ApeXConfig.from_toml(config_file, total_env_steps=1200))
+    train(spec, tmp_path / "straight", benchmark=nb201, tensorboard=False)
+    assert_same_training_state(read_checkpoint(tmp_path / "straight"), read_checkpoint(tmp_path / "killed"))
+    with (tmp_path / "killed" / "metrics.csv").open() as f:
+        steps = [int(row["env_steps"]) for row in csv.DictReader(f)]
+    assert steps == list(range(40, 1201, 40))
