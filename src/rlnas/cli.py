@@ -361,6 +361,31 @@ def plot_rewards(
     console.print(f"wrote {out}")
 
 
+@plot_app.command("training")
+def plot_training(
+    runs: Annotated[list[Path], typer.Argument(help="Training folders (rlnas train --out DIR).")],
+    out: Annotated[Path, typer.Option(help="Output image.")] = Path("runs/training.png"),
+) -> None:
+    """Learning curves: mean episode-best shaped reward against environment steps."""
+    import csv
+
+    from rlnas.experiments.plots import plot_training_curves
+
+    curves = {}
+    for folder in runs:
+        path = folder / "metrics.csv"
+        if not path.is_file():
+            raise RlnasError(f"{path} does not exist; give folders written by rlnas train --out DIR")
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        columns = ("env_steps", "episode_best_shaped")
+        curves[folder.name] = {k: np.array([float(r[k] or "nan") for r in rows]) for k in columns}
+        first, last = curves[folder.name]["episode_best_shaped"][[0, -1]]
+        console.print(f"{folder}: episode-best shaped reward {first:.3f} at the start, {last:.3f} at the end")
+    plot_training_curves(curves, out)
+    console.print(f"wrote {out}")
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

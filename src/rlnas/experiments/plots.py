@@ -89,3 +89,23 @@ def plot_reward_histograms(
         ax.set_ylabel("cells")
     fig.suptitle(title)
     _save(fig, path)
+
+
+def plot_training_curves(runs: dict[str, dict[str, np.ndarray]], path: Path) -> None:
+    """Mean episode-best shaped reward (and its running mean) against environment steps, per run.
+
+    `runs[label]` holds `env_steps` and `episode_best_shaped` columns of a training's metrics.csv.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, columns in runs.items():
+        steps, best = columns["env_steps"], columns["episode_best_shaped"]
+        keep = ~np.isnan(best)
+        (line,) = ax.plot(steps[keep], best[keep], alpha=0.3)
+        window = max(1, int(keep.sum()) // 20)
+        smooth = np.convolve(best[keep], np.ones(window) / window, mode="valid")
+        ax.plot(steps[keep][window - 1 :], smooth, color=line.get_color(), label=label)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("mean episode-best shaped reward")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    _save(fig, path)
