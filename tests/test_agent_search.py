@@ -62,6 +62,11 @@ def test_policies_refuse_a_space_they_were_not_trained_on(tiny_policy, nb101):
         load_policy("no-such-policy")
 
 
+def test_comparison_refuses_the_training_seed(tiny_policy, tmp_path):
+    with pytest.raises(RlnasError, match="training seed"):
+        run_comparison(CompareConfig("nb201-cifar10", (f"agent:{tiny_policy}",), 5, 1, seed=0), tmp_path)
+
+
 def test_agent_in_a_comparison(tiny_policy, tmp_path):
     config = CompareConfig("nb201-cifar10", (f"agent:{tiny_policy}", "rs"), budget=15, runs=2, seed=1000)
     summary = run_comparison(config, tmp_path, workers=2)

@@ -116,7 +116,11 @@ def run_comparison(
     if config.budget < 1 or config.runs < 1:
         raise RlnasError("--budget and --runs must be at least 1")
     for name in config.strategies:
-        make_strategy(name)  # fail fast on an unknown name
+        strategy = make_strategy(name)  # fail fast on an unknown name or a missing policy
+        if getattr(strategy, "training_seed", None) == config.seed:
+            raise RlnasError(
+                f"--seed {config.seed} is the training seed of {name}; evaluate on disjoint seeds (e.g. --seed 1000)"
+            )
     check_config(out, config)
     (out / "runs").mkdir(exist_ok=True)
     jobs = [

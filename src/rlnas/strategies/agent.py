@@ -30,6 +30,11 @@ class AgentSearch(Strategy):
             raise RlnasError("the agent strategy needs a trained policy: use agent:DIR (a folder of rlnas train)")
         self.policy = policy if isinstance(policy, Policy) else load_policy(policy)
 
+    @property
+    def training_seed(self) -> int | None:
+        """The seed the policy was trained with; evaluations must use other seeds."""
+        return self.policy.info.get("config", {}).get("seed")
+
     def search(self, session: QuerySession, rng: np.random.Generator) -> None:
         torch.set_num_threads(1)  # one core per search run; parallelism is across runs
         space = session.benchmark.space
