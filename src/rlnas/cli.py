@@ -231,8 +231,8 @@ def print_summary(summary: dict) -> None:
     for b in budgets:
         table.add_column(f"{b}", justify="right")
     for name, entry in summary["strategies"].items():
-        cells = [
-            f"{entry['budgets'][b]['mean_regret'] * 100:.2f}±{entry['budgets'][b]['ci95'] * 100:.2f}"
+        cells = [  # (x + 0.0) and the rounding keep float noise around zero from printing as -0.00
+            f"{round(entry['budgets'][b]['mean_regret'] * 100, 6) + 0.0:.2f}±{entry['budgets'][b]['ci95'] * 100:.2f}"
             for b in budgets
         ]
         table.add_row(name, *cells)
