@@ -48,8 +48,9 @@ def learner_updates_per_second(benchmark, config: ApeXConfig, actor: Actor, coll
     replay = PrioritizedReplay(config.replay_capacity, config.priority_alpha, config.priority_epsilon, actor.layout)
     for transitions, priorities, _ in collected:
         replay.add(transitions, priorities)
-    learner = Learner(QNetworkConfig.for_space(benchmark.space, **config.network_overrides()), config,
-                      torch.device("cpu"))
+    learner = Learner(
+        QNetworkConfig.for_space(benchmark.space, **config.network_overrides()), config, torch.device("cpu")
+    )
     rng = np.random.default_rng(0)
 
     def one_update():
@@ -68,8 +69,13 @@ def learner_updates_per_second(benchmark, config: ApeXConfig, actor: Actor, coll
 def training_steps_per_second(benchmark, executor: str, config: ApeXConfig) -> tuple[float, float]:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        train(RunSpec(benchmark.name, executor, config), folder, benchmark=benchmark, tensorboard=False,
-              progress=rows.append)
+        train(
+            RunSpec(benchmark.name, executor, config),
+            folder,
+            benchmark=benchmark,
+            tensorboard=False,
+            progress=rows.append,
+        )
     first, last = rows[0], rows[-1]
     seconds = last["wall_seconds"] - first["wall_seconds"]
     return (last["env_steps"] - first["env_steps"]) / seconds, (last["updates"] - first["updates"]) / seconds
@@ -108,8 +114,10 @@ def main() -> None:
     results.append(("Ray / in-process env steps/s", f"{ray_rate / local_rate:.2f}x"))
 
     load = os.getloadavg()
-    print(f"\nApe-X throughput on {args.benchmark}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
-          f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
+    print(
+        f"\nApe-X throughput on {args.benchmark}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+        f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
+    )
     width = max(len(name) for name, _ in results)
     print("-" * (width + 40))
     for name, value in results:

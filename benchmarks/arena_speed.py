@@ -27,9 +27,7 @@ def per_second(n: int, seconds: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", type=int, default=20_000)
     parser.add_argument("--full-hash", action="store_true", help="also time all 423,624 official hashes")
     parser.add_argument("--compare-runs", type=int, default=100, help="0 skips the compare timing")
@@ -79,9 +77,7 @@ def main() -> None:
     if args.full_hash:
         every = table_cells(bench.table)
         t0 = time.perf_counter()
-        mismatches = sum(
-            c.module_hash() != h.decode() for c, h in zip(every, bench.table.hashes, strict=True)
-        )
+        mismatches = sum(c.module_hash() != h.decode() for c, h in zip(every, bench.table.hashes, strict=True))
         print(
             f"all {len(every):,} official hashes reproduced in {time.perf_counter() - t0:.1f} s, "
             f"{mismatches} mismatches"

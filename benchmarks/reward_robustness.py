@@ -51,8 +51,22 @@ def main() -> None:
         folders = list(pool.map(lambda c: train_one(args.out, *c, args.steps), combos))
     strategies = ",".join(["rs", *(f"agent:{folder}" for folder in folders)])
     subprocess.run(
-        ["rlnas", "compare", "-b", "nb101", "--strategies", strategies, "--budget", "150", "--runs", str(args.runs),
-         "--seed", "1000", "--out", str(args.out / "compare")],
+        [
+            "rlnas",
+            "compare",
+            "-b",
+            "nb101",
+            "--strategies",
+            strategies,
+            "--budget",
+            "150",
+            "--runs",
+            str(args.runs),
+            "--seed",
+            "1000",
+            "--out",
+            str(args.out / "compare"),
+        ],
         check=True,
     )
     summary = json.loads((args.out / "compare" / "summary.json").read_text())

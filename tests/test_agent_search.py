@@ -15,8 +15,9 @@ from tests.test_apex import tiny_config
 @pytest.fixture(scope="module")
 def tiny_policy(tmp_path_factory, nb201):
     folder = tmp_path_factory.mktemp("policy")
-    train(RunSpec("nb201-cifar10", "local", tiny_config(total_env_steps=300)), folder, benchmark=nb201,
-          tensorboard=False)
+    train(
+        RunSpec("nb201-cifar10", "local", tiny_config(total_env_steps=300)), folder, benchmark=nb201, tensorboard=False
+    )
     return folder
 
 

@@ -18,9 +18,20 @@ from rlnas.agents.apex.train import CHECKPOINT_FILE, read_checkpoint
 from rlnas.agents.qnetwork import OBS_KEYS, QNetwork, QNetworkConfig
 from rlnas.errors import CheckpointError, ConfigError
 
-TINY = {"actors": 2, "envs_per_actor": 2, "horizon": 10, "learning_starts": 100, "env_steps_per_update": 4,
-        "batch_size": 32, "replay_capacity": 1000, "target_update_period": 20, "weight_sync_period": 5,
-        "d_model": 32, "ff_dim": 64, "pair_dim": 32}
+TINY = {
+    "actors": 2,
+    "envs_per_actor": 2,
+    "horizon": 10,
+    "learning_starts": 100,
+    "env_steps_per_update": 4,
+    "batch_size": 32,
+    "replay_capacity": 1000,
+    "target_update_period": 20,
+    "weight_sync_period": 5,
+    "d_model": 32,
+    "ff_dim": 64,
+    "pair_dim": 32,
+}
 
 
 def tiny_config(**changes) -> ApeXConfig:
@@ -198,8 +209,12 @@ def test_in_process_training_is_bit_identical_for_a_seed(nb201, tmp_path):
     second = train(spec, tmp_path / "b", benchmark=nb201, tensorboard=False)
     assert first["env_steps"] == second["env_steps"] == 320  # rounded up to a whole round of episodes
     assert_same_training_state(final_state(tmp_path / "a"), final_state(tmp_path / "b"))
-    other = train(RunSpec("nb201-cifar10", "local", tiny_config(total_env_steps=300, seed=1)), tmp_path / "c",
-                  benchmark=nb201, tensorboard=False)
+    other = train(
+        RunSpec("nb201-cifar10", "local", tiny_config(total_env_steps=300, seed=1)),
+        tmp_path / "c",
+        benchmark=nb201,
+        tensorboard=False,
+    )
     assert other["env_steps"] == 320
     weights_a = final_state(tmp_path / "a")["learner"]["online"]
     weights_c = final_state(tmp_path / "c")["learner"]["online"]
@@ -229,13 +244,21 @@ def test_resume_errors(nb201, tmp_path):
     with pytest.raises(ConfigError, match="already holds a training run"):
         train(spec, tmp_path / "run", benchmark=nb201, tensorboard=False)
     with pytest.raises(ConfigError, match="cannot change gamma"):
-        train(RunSpec("nb201-cifar10", "local", tiny_config(gamma=0.5)), tmp_path / "run", resume=True,
-              benchmark=nb201, tensorboard=False)
+        train(
+            RunSpec("nb201-cifar10", "local", tiny_config(gamma=0.5)),
+            tmp_path / "run",
+            resume=True,
+            benchmark=nb201,
+            tensorboard=False,
+        )
     with pytest.raises(ConfigError, match="cannot change seed"):
-        build_spec(benchmark=None, executor=None, actors=None, steps=None, seed=5, config=None,
-                   resume=tmp_path / "run")
-    assert build_spec(benchmark=None, executor=None, actors=None, steps=99, seed=None, config=None,
-                      resume=tmp_path / "run").config.total_env_steps == 99
+        build_spec(benchmark=None, executor=None, actors=None, steps=None, seed=5, config=None, resume=tmp_path / "run")
+    assert (
+        build_spec(
+            benchmark=None, executor=None, actors=None, steps=99, seed=None, config=None, resume=tmp_path / "run"
+        ).config.total_env_steps
+        == 99
+    )
     with pytest.raises(CheckpointError, match="no checkpoint"):
         train(None, tmp_path / "nothing", resume=True, benchmark=nb201, tensorboard=False)
     (tmp_path / "run" / CHECKPOINT_FILE).write_bytes(b"\x00" * 100)
@@ -245,6 +268,7 @@ def test_resume_errors(nb201, tmp_path):
 
 def test_ray_executor_short_run(nb201, tmp_path):
     import ray  # CI installs the `ray` extra: a missing Ray is a failure, not a skip
+
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         spec = RunSpec("nb201-cifar10", "ray", tiny_config(total_env_steps=200))
@@ -268,8 +292,9 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(nb201, tmp_path):
     config_file = tmp_path / "tiny.toml"
     config_file.write_text("".join(f"{k} = {v!r}\n" for k, v in TINY.items()) + "checkpoint_minutes = 0.0001\n")
     command = [sys.executable, "-m", "rlnas", "train", "--config", str(config_file), "--steps", "1200"]
-    process = subprocess.Popen([*command, "--out", str(tmp_path / "killed")], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [*command, "--out", str(tmp_path / "killed")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     while not (tmp_path / "killed" / CHECKPOINT_FILE).exists() and process.poll() is None:
         assert time.monotonic() < deadline, "no checkpoint within two minutes"

@@ -91,9 +91,7 @@ def test_truncated_data_file(tmp_path, data_path):
 def test_bad_options_are_short_usage_errors():
     result = rlnas("compare", "--budget", "many")
     assert result.returncode == 2 and "Traceback" not in result.stderr and "budget" in result.stderr
-    assert_one_line_error(
-        rlnas("compare", "--strategies", "rs,bogus", "--out", "/tmp/x-rlnas"), "unknown strategy"
-    )
+    assert_one_line_error(rlnas("compare", "--strategies", "rs,bogus", "--out", "/tmp/x-rlnas"), "unknown strategy")
 
 
 def test_info_lists_everything():
@@ -118,9 +116,7 @@ def test_compare_and_plots_from_the_command_line(tmp_path, data_path):
     )
     assert result.returncode == 0, result.stderr
     assert "mean regret" in result.stdout and (tmp_path / "cmp" / "anytime.png").exists()
-    result = rlnas(
-        "plot", "sampler", "--draws", "2000", "--out", str(tmp_path / "s.png"), "--data", str(data_path)
-    )
+    result = rlnas("plot", "sampler", "--draws", "2000", "--out", str(tmp_path / "s.png"), "--data", str(data_path))
     assert result.returncode == 0 and "total variation" in result.stdout, result.stderr
     result = rlnas("plot", "rewards", "-b", "nb201-cifar10", "--alpha", "6", "--out", str(tmp_path / "r.png"))
     assert result.returncode == 0 and (tmp_path / "r.png").exists(), result.stderr

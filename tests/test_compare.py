@@ -56,9 +56,7 @@ def test_resume_redoes_only_missing_runs_and_gives_the_same_results(tmp_path):
 def test_parallel_workers_give_the_in_process_results(tmp_path):
     run_comparison(CONFIG, tmp_path / "serial", workers=1)
     run_comparison(CONFIG, tmp_path / "parallel", workers=2)
-    assert (tmp_path / "serial" / "results.csv").read_text() == (
-        tmp_path / "parallel" / "results.csv"
-    ).read_text()
+    assert (tmp_path / "serial" / "results.csv").read_text() == (tmp_path / "parallel" / "results.csv").read_text()
 
 
 def test_a_folder_of_another_comparison_is_refused(tmp_path):

@@ -58,17 +58,13 @@ def _fixed32_field(number: int, value: int) -> bytes:
     return _key(number, 5) + struct.pack("<I", value)
 
 
-def encode_evaluation(
-    epoch: float, time: float, train: float, val: float, test: float, ckpt: str = ""
-) -> bytes:
+def encode_evaluation(epoch: float, time: float, train: float, val: float, test: float, ckpt: str = "") -> bytes:
     """EvaluationData fields: current_epoch=1, training_time=2, train/val/test accuracy=3/4/5, ckpt=6."""
     fields = [_double_field(n, x) for n, x in enumerate((epoch, time, train, val, test), start=1)]
     return b"".join(fields) + _bytes_field(6, ckpt.encode())
 
 
-def encode_model_metrics(
-    evaluations: list[bytes], params: int, total_time: float, extra: bytes = b""
-) -> bytes:
+def encode_model_metrics(evaluations: list[bytes], params: int, total_time: float, extra: bytes = b"") -> bytes:
     """ModelMetrics: evaluation_data=1 (repeated), trainable_parameters=2, total_time=3."""
     body = b"".join(_bytes_field(1, evaluation) for evaluation in evaluations)
     return body + _varint_field(2, params) + _double_field(3, total_time) + extra
@@ -217,9 +213,7 @@ def test_crc32c_ranges_match_scalar(monkeypatch: pytest.MonkeyPatch) -> None:
     vector_buf = b"".join(data for data, _ in CRC32C_VECTORS)
     vector_starts = np.cumsum([0] + [len(data) for data, _ in CRC32C_VECTORS[:-1]])
     vector_lengths = np.array([len(data) for data, _ in CRC32C_VECTORS])
-    assert _crc32c_ranges(vector_buf, vector_starts, vector_lengths).tolist() == [
-        c for _, c in CRC32C_VECTORS
-    ]
+    assert _crc32c_ranges(vector_buf, vector_starts, vector_lengths).tolist() == [c for _, c in CRC32C_VECTORS]
 
 
 def test_protobuf_decoder_keeps_last_evaluation_and_skips_unknown_fields() -> None:
@@ -324,9 +318,7 @@ def test_convert_official_format(dataset: Path) -> None:
 
 
 @pytest.mark.parametrize("chunk_bytes", [7, 13, 64, 1000])
-def test_records_straddling_read_chunks(
-    dataset: Path, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int
-) -> None:
+def test_records_straddling_read_chunks(dataset: Path, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int) -> None:
     expected = read_nb101_tfrecord(dataset)
     monkeypatch.setattr(nb101_tfrecord, "_CHUNK_BYTES", chunk_bytes)
     table = read_nb101_tfrecord(dataset)

@@ -38,9 +38,7 @@ def test_op_change_edge_toggle_and_insertion_on_a_chain():
     assert edits[0 * 3 + 2] == make_cell([[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]], [2, 1])
     toggle_base = 5 * 3
     pair_03 = NB101_SPACE._pair_index[0, 3]
-    assert edits[toggle_base + pair_03] == make_cell(
-        [[0, 1, 0, 1], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]], [0, 1]
-    )
+    assert edits[toggle_base + pair_03] == make_cell([[0, 1, 0, 1], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]], [0, 1])
     insert_base = toggle_base + 21
     split_12 = edits[insert_base + NB101_SPACE._pair_index[1, 2] * 3 + 2]  # 1 -> 2 becomes 1 -> new -> 2
     assert split_12 == make_cell(
@@ -52,9 +50,7 @@ def test_op_change_edge_toggle_and_insertion_on_a_chain():
 
 def test_vertex_removal_regenerates_edges_from_in_to_out_neighbours():
     # 0 -> 1 -> {2, 3} -> 4 ; removing 1 joins 0 to 2 and 3
-    cell = make_cell(
-        [[0, 1, 0, 0, 0], [0, 0, 1, 1, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1], [0, 0, 0, 0, 0]], [0, 1, 2]
-    )
+    cell = make_cell([[0, 1, 0, 0, 0], [0, 0, 1, 1, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1], [0, 0, 0, 0, 0]], [0, 1, 2])
     remove_base = 5 * 3 + 21 + 21 * 3
     assert dict(NB101_SPACE.edits(cell))[remove_base + 0] == make_cell(
         [[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]], [1, 2]

@@ -68,8 +68,7 @@ def info(data: DataOption = None) -> None:
         f"ops {', '.join(NB101_SPACE.op_names)}"
     )
     console.print(
-        f"  nb201  6 edges x {len(NB201_SPACE.op_names)} ops ({', '.join(NB201_SPACE.op_names)}), "
-        "as ops-on-nodes cells"
+        f"  nb201  6 edges x {len(NB201_SPACE.op_names)} ops ({', '.join(NB201_SPACE.op_names)}), as ops-on-nodes cells"
     )
     console.print("[bold]Benchmarks[/]")
     for name in BENCHMARKS:
@@ -85,12 +84,8 @@ def info(data: DataOption = None) -> None:
     console.print("[bold]Data[/]")
     try:
         folder = data_dir(data)
-        present = all(
-            (folder / "nb101" / f).is_file() for f in ("cells_by_hash.npz", "seed0_test_accuracy.npy")
-        )
-        console.print(
-            f"  data folder  {folder.resolve()} (nb101 files {'present' if present else 'MISSING'})"
-        )
+        present = all((folder / "nb101" / f).is_file() for f in ("cells_by_hash.npz", "seed0_test_accuracy.npy"))
+        console.print(f"  data folder  {folder.resolve()} (nb101 files {'present' if present else 'MISSING'})")
     except RlnasError as exc:
         console.print(f"  data folder  not available: {exc}")
     console.print(f"  {DATA_ENV}   {os.environ.get(DATA_ENV, '(not set)')}")
@@ -102,16 +97,12 @@ def info(data: DataOption = None) -> None:
 @app.command()
 def query(
     benchmark: BenchmarkOption = "nb101",
-    matrix: Annotated[
-        str | None, typer.Option(help="NB101 adjacency matrix as JSON, upper-triangular.")
-    ] = None,
+    matrix: Annotated[str | None, typer.Option(help="NB101 adjacency matrix as JSON, upper-triangular.")] = None,
     ops: Annotated[
         str | None,
         typer.Option(help='NB101 op names as JSON, e.g. \'["input","conv3x3-bn-relu","output"]\'.'),
     ] = None,
-    arch: Annotated[
-        str | None, typer.Option(help="NB201 cell: 6 op indices, one per edge, e.g. 123040.")
-    ] = None,
+    arch: Annotated[str | None, typer.Option(help="NB201 cell: 6 op indices, one per edge, e.g. 123040.")] = None,
     repeat: RepeatOption = "mean",
     seed: Annotated[int, typer.Option(help="Seed for a random repeat.")] = 0,
     data: DataOption = None,
@@ -143,9 +134,7 @@ def query(
 @app.command("data")
 def data_command(
     data: DataOption = None,
-    tfrecord: Annotated[
-        Path | None, typer.Option(help="Convert the official nasbench_only108.tfrecord.")
-    ] = None,
+    tfrecord: Annotated[Path | None, typer.Option(help="Convert the official nasbench_only108.tfrecord.")] = None,
 ) -> None:
     """Build the NB101 cache (once), or convert an official NB101 tfrecord into it."""
     from rlnas.benchmarks.nb101 import OFFICIAL_CACHE, build_cache, prepare
@@ -155,9 +144,7 @@ def data_command(
         from rlnas.benchmarks.nb101_tfrecord import read_nb101_tfrecord
 
         with _progress() as progress:
-            task = progress.add_task(
-                "reading tfrecord", total=tfrecord.stat().st_size if tfrecord.exists() else 0
-            )
+            task = progress.add_task("reading tfrecord", total=tfrecord.stat().st_size if tfrecord.exists() else 0)
             table = read_nb101_tfrecord(
                 tfrecord, lambda done, total: progress.update(task, completed=done, total=total)
             )
@@ -190,16 +177,12 @@ def compare(
     benchmark: BenchmarkOption = "nb201-cifar10",
     strategies: Annotated[str, typer.Option(help="Comma-separated strategy names.")] = "rs,rw,ls,re",
     budget: Annotated[int, typer.Option(help="Unique architectures each run may query.")] = 200,
-    runs: Annotated[
-        int, typer.Option(help="Runs per strategy; run r uses the same seed for every strategy.")
-    ] = 50,
+    runs: Annotated[int, typer.Option(help="Runs per strategy; run r uses the same seed for every strategy.")] = 50,
     seed: Annotated[int, typer.Option(help="Base seed of the runs.")] = 0,
-    out: Annotated[
-        Path, typer.Option(help="Output folder; run again with the same arguments to resume.")
-    ] = Path("runs/compare"),
-    workers: Annotated[
-        int, typer.Option(help="Parallel worker processes (default: the number of cores).")
-    ] = 0,
+    out: Annotated[Path, typer.Option(help="Output folder; run again with the same arguments to resume.")] = Path(
+        "runs/compare"
+    ),
+    workers: Annotated[int, typer.Option(help="Parallel worker processes (default: the number of cores).")] = 0,
     repeat: RepeatOption = "mean",
     data: DataOption = None,
 ) -> None:
@@ -254,11 +237,31 @@ def demo(
         from rlnas.agents.policy import SHIPPED_POLICIES
 
         policy = str(out / "policy")
-        run_train_command(benchmark="nb201-cifar10", executor=None, actors=None, minutes=None, steps=None, seed=0,
-                          out=Path(policy), config=SHIPPED_POLICIES / "nb201-cifar10.toml", resume=None,
-                          address=None, data=None, console=console)
-    compare(benchmark="nb201-cifar10", strategies=f"agent:{policy},rs,ls,re", budget=budget, runs=runs, seed=1000,
-            out=out / "compare", workers=0, repeat="mean", data=None)
+        run_train_command(
+            benchmark="nb201-cifar10",
+            executor=None,
+            actors=None,
+            minutes=None,
+            steps=None,
+            seed=0,
+            out=Path(policy),
+            config=SHIPPED_POLICIES / "nb201-cifar10.toml",
+            resume=None,
+            address=None,
+            data=None,
+            console=console,
+        )
+    compare(
+        benchmark="nb201-cifar10",
+        strategies=f"agent:{policy},rs,ls,re",
+        budget=budget,
+        runs=runs,
+        seed=1000,
+        out=out / "compare",
+        workers=0,
+        repeat="mean",
+        data=None,
+    )
 
 
 @app.command()
@@ -282,9 +285,18 @@ def search(
         from rlnas.experiments.compare import rows_csv, run_rows, write_atomic
 
         write_atomic(out, rows_csv(run_rows("agent", 0, history)))
-    report = {"benchmark": bench.name, "metric": bench.metric, "queries": len(history),
-              "best": {"hash": best.hash, "score": best.score, "regret": bench.best_possible - best.score,
-                       "found_at_query": history.index(best) + 1, "cell": bench.space.describe(best.cell)}}
+    report = {
+        "benchmark": bench.name,
+        "metric": bench.metric,
+        "queries": len(history),
+        "best": {
+            "hash": best.hash,
+            "score": best.score,
+            "regret": bench.best_possible - best.score,
+            "found_at_query": history.index(best) + 1,
+            "cell": bench.space.describe(best.cell),
+        },
+    }
     print_json(report)
 
 
@@ -309,8 +321,20 @@ def train_command(
     """Train the transformer Q-network with Ape-X; DIR/policy.pt is the reusable search policy."""
     from rlnas.agents.apex.command import run_train_command
 
-    run_train_command(benchmark=benchmark, executor=executor, actors=actors, minutes=minutes, steps=steps, seed=seed,
-                      out=out, config=config, resume=resume, address=address, data=data, console=console)
+    run_train_command(
+        benchmark=benchmark,
+        executor=executor,
+        actors=actors,
+        minutes=minutes,
+        steps=steps,
+        seed=seed,
+        out=out,
+        config=config,
+        resume=resume,
+        address=address,
+        data=data,
+        console=console,
+    )
 
 
 @plot_app.command("sampler")

@@ -47,6 +47,19 @@ def atomic_torch_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def load_versioned(path: Path, fmt: str, version: int, what: str, weights_only: bool, fix: str) -> dict:
+    """torch.load a file rlnas wrote, checking its format tag and version; one-line errors."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=weights_only)
+    except Exception as exc:  # torch raises many kinds for truncated or foreign files
+        raise CheckpointError(f"{path} is truncated or corrupt ({type(exc).__name__}); {fix}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise CheckpointError(f"{path} is not an rlnas {what} file")
+    if payload.get("version") != version:
+        raise CheckpointError(f"{path} is {what} format version {payload.get('version')}; this rlnas reads {version}")
+    return payload
+
+
 class Policy:
     """A trained Q-network on CPU: masked Q-values and greedy actions for observations of the env."""
 
@@ -77,7 +90,9 @@ class Policy:
     def check_space(self, space) -> None:
         """Raise CheckpointError unless `space` has the action layout this policy was trained on."""
         if (space.max_vertices, len(space.op_names), space.num_edits) != (
-            self.network_config.max_vertices, self.network_config.num_ops, self.network_config.num_edits
+            self.network_config.max_vertices,
+            self.network_config.num_ops,
+            self.network_config.num_edits,
         ):
             raise CheckpointError(
                 f"{self.source} was trained on the {self.space} space; it cannot act in the {space.name} space"
@@ -104,16 +119,7 @@ def load_policy(path: str | Path) -> Policy:
             f"no policy at {path}; give a training folder (rlnas train --out DIR), its policy.pt, "
             f"or a shipped policy ({shipped})"
         )
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for truncated or foreign files
-        raise CheckpointError(f"{path} is not a readable policy file ({type(exc).__name__}); train it again") from exc
-    if not isinstance(payload, dict) or payload.get("format") != POLICY_FORMAT:
-        raise CheckpointError(f"{path} is not an rlnas policy file")
-    if payload.get("version") != POLICY_VERSION:
-        raise CheckpointError(
-            f"{path} is policy format version {payload.get('version')}; this rlnas reads {POLICY_VERSION}"
-        )
+    payload = load_versioned(path, POLICY_FORMAT, POLICY_VERSION, "policy", weights_only=True, fix="train it again")
     try:
         return Policy(payload, source=str(path))
     except (KeyError, TypeError, RuntimeError) as exc:

@@ -32,10 +32,7 @@ def table_cells(table: NB101Table) -> list[Cell]:
     weights = 1 << np.arange(table.adj.shape[1], dtype=np.int64)
     rows = (table.adj.astype(np.int64) * weights).sum(axis=2).tolist()
     ops = table.ops.tolist()
-    return [
-        Cell(tuple(r[:v]), tuple(o[:v]))
-        for r, o, v in zip(rows, ops, table.num_vertices.tolist(), strict=True)
-    ]
+    return [Cell(tuple(r[:v]), tuple(o[:v])) for r, o, v in zip(rows, ops, table.num_vertices.tolist(), strict=True)]
 
 
 def read_shared_data(folder: Path) -> NB101Table:
@@ -136,9 +133,7 @@ class NB101Benchmark(Benchmark):
         self.metric = "validation_accuracy" if "validation_accuracy" in table.metrics else "test_accuracy"
         self._repeats = table.metrics[self.metric].shape[1]
         self._per_repeat = {name: v for name, v in table.metrics.items() if v.ndim == 2}
-        self._mean = {
-            name: (np.nanmean(v, axis=1) if v.ndim == 2 else v) for name, v in table.metrics.items()
-        }
+        self._mean = {name: (np.nanmean(v, axis=1) if v.ndim == 2 else v) for name, v in table.metrics.items()}
         self.best_possible = float(self._mean[self.metric].max())
 
     @classmethod

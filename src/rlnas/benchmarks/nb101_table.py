@@ -55,13 +55,9 @@ class NB101Table:
             with np.load(path) as data:
                 arrays = {name: data[name] for name in data.files}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-            raise DataError(
-                f"cannot read the NB101 cache {path} ({exc}); delete it and run `rlnas data`"
-            ) from exc
+            raise DataError(f"cannot read the NB101 cache {path} ({exc}); delete it and run `rlnas data`") from exc
         missing = {"hashes", "adj", "ops", "num_vertices"} - arrays.keys()
         if missing:
             raise DataError(f"the NB101 cache {path} lacks {sorted(missing)}; delete it and run `rlnas data`")
-        metrics = {
-            name.removeprefix("metric_"): v for name, v in arrays.items() if name.startswith("metric_")
-        }
+        metrics = {name.removeprefix("metric_"): v for name, v in arrays.items() if name.startswith("metric_")}
         return cls(arrays["hashes"], arrays["adj"], arrays["ops"], arrays["num_vertices"], metrics)

@@ -120,9 +120,7 @@ def _crc32c_numpy(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> n
 def _crc32c_ranges(buf: bytes, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """CRC-32C of buf[start:start + length] for each pair, as uint32."""
     if _native_crc32c is not None:
-        crcs = [
-            _native_crc32c(buf[s : s + n]) for s, n in zip(starts.tolist(), lengths.tolist(), strict=True)
-        ]
+        crcs = [_native_crc32c(buf[s : s + n]) for s, n in zip(starts.tolist(), lengths.tolist(), strict=True)]
         return np.array(crcs, dtype=np.uint32)
     result = np.empty(len(starts), dtype=np.uint32)
     short = lengths <= _VECTOR_MAX_LEN
@@ -206,9 +204,7 @@ def _check_pending_frame(path: Path, buf: bytes, number: int, offset: int, file_
         raise _record_error(path, number, offset, _BAD_LENGTH_CRC)
     remaining = file_size - offset - _HEADER.size
     if length + _FOOTER.size > remaining:
-        problem = (
-            f"the file is truncated: the record needs {length + _FOOTER.size} more bytes, {remaining} remain"
-        )
+        problem = f"the file is truncated: the record needs {length + _FOOTER.size} more bytes, {remaining} remain"
         raise _record_error(path, number, offset, problem)
 
 
@@ -304,9 +300,7 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int, int | float | bytes]]:
 
 
 def _wire_type_error(message: str, number: int, wire_type: int, expected: int) -> _Malformed:
-    return _Malformed(
-        f"bad metrics protobuf: {message}.{number} has wire type {wire_type}, expected {expected}"
-    )
+    return _Malformed(f"bad metrics protobuf: {message}.{number} has wire type {wire_type}, expected {expected}")
 
 
 class _FinalMetrics(NamedTuple):
@@ -364,9 +358,7 @@ def _parse_num_vertices(raw_adjacency: object) -> int:
 def _parse_operations(raw_operations: object) -> tuple[int, ...]:
     """Op labels of the vertices in order, padded with ABSENT_LABEL to MAX_VERTICES."""
     if not isinstance(raw_operations, str):
-        raise _Malformed(
-            f"the operations are a {type(raw_operations).__name__}, not a comma-separated string"
-        )
+        raise _Malformed(f"the operations are a {type(raw_operations).__name__}, not a comma-separated string")
     names = raw_operations.split(",")
     if len(names) < 2 or names[0] != "input" or names[-1] != "output":
         raise _Malformed(f"operations {raw_operations[:200]!r} do not run from 'input' to 'output'")
@@ -425,9 +417,7 @@ class _TableBuilder:
         self.values[slot + REPEATS] = metrics.validation_accuracy
         self.values[slot + 2 * REPEATS] = metrics.test_accuracy
 
-    def _add_cell(
-        self, module_hash: object, raw_adjacency: object, raw_operations: object, params: int
-    ) -> int:
+    def _add_cell(self, module_hash: object, raw_adjacency: object, raw_operations: object, params: int) -> int:
         """Register a new cell; later repeats reuse its graph, as the official reader does."""
         if not (isinstance(module_hash, str) and _HASH.fullmatch(module_hash)):
             raise _Malformed(f"the module hash {module_hash!r:.50} is not 32 lowercase hex digits")
@@ -461,9 +451,7 @@ class _TableBuilder:
         not_dag = np.flatnonzero(np.tril(adj).any(axis=(1, 2)))
         if len(not_dag):
             cell = hashes[not_dag[0]].decode()
-            raise _Malformed(
-                f"cell {cell} has an edge on or below the diagonal (NB101 cells are upper-triangular)"
-            )
+            raise _Malformed(f"cell {cell} has an edge on or below the diagonal (NB101 cells are upper-triangular)")
         values = np.frombuffer(self.values, dtype=np.float64).reshape(n, 3, REPEATS)
         order = np.argsort(hashes, kind="stable")
         metrics = {
@@ -494,9 +482,7 @@ def read_nb101_tfrecord(path: Path, progress: Callable[[int, int], None] | None 
     """
     path = Path(path)
     if not path.exists():
-        raise DataError(
-            f"{path} does not exist; download nasbench_only108.tfrecord and pass its path"
-        )
+        raise DataError(f"{path} does not exist; download nasbench_only108.tfrecord and pass its path")
     if not path.is_file():
         raise DataError(f"{path} is not a file; pass the path of nasbench_only108.tfrecord")
     builder = _TableBuilder()
@@ -507,9 +493,7 @@ def read_nb101_tfrecord(path: Path, progress: Callable[[int, int], None] | None 
             except ValueError as exc:  # _Malformed, and JSON, UTF-8 and base64 errors are all ValueErrors
                 raise _record_error(path, number, offset, str(exc) or type(exc).__name__) from None
     except OSError as exc:
-        raise DataError(
-            f"cannot read {path} ({exc.strerror or exc}); check its permissions or {_REDOWNLOAD}"
-        ) from None
+        raise DataError(f"cannot read {path} ({exc.strerror or exc}); check its permissions or {_REDOWNLOAD}") from None
     if not builder.index:
         raise DataError(
             f"{path} holds no {EPOCHS}-epoch records, so it is not nasbench_only108.tfrecord; {_REDOWNLOAD}"

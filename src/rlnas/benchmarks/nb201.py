@@ -52,9 +52,7 @@ class NB201Benchmark(Benchmark):
         self.cells = [nb201_string_to_cell(a) for a in self.archs]
         self._index_of_key = {cell.key: i for i, cell in enumerate(self.cells)}
         if len(self._index_of_key) != len(self.archs):
-            raise DataError(
-                "two NB201 cells share a fingerprint key; this is a bug in rlnas, please report it"
-            )
+            raise DataError("two NB201 cells share a fingerprint key; this is a bug in rlnas, please report it")
         self._mean_scores = np.array([v.mean() for v in self._values[self.metric]])
         self.best_possible = float(self._mean_scores.max())
 

@@ -160,17 +160,11 @@ def _dag_key(rows: tuple[int, ...], ops: tuple[int, ...]) -> int:
     down = list(ops)  # the labelled unfolding of each vertex's ancestors
     for v in range(1, n):
         pred = ins[v]
-        down[v] = (
-            hash((ops[v], down[pred[0]]))
-            if len(pred) == 1
-            else hash((ops[v], *sorted([down[w] for w in pred])))
-        )
+        down[v] = hash((ops[v], down[pred[0]])) if len(pred) == 1 else hash((ops[v], *sorted([down[w] for w in pred])))
     up = list(ops)  # ... and of its descendants
     for v in range(n - 2, -1, -1):
         succ = outs[v]
-        up[v] = (
-            hash((ops[v], up[succ[0]])) if len(succ) == 1 else hash((ops[v], *sorted([up[w] for w in succ])))
-        )
+        up[v] = hash((ops[v], up[succ[0]])) if len(succ) == 1 else hash((ops[v], *sorted([up[w] for w in succ])))
     both = [hash(pair) for pair in zip(down, up, strict=True)]
     edges = sorted([both[i] * 1_000_003 ^ both[j] for i in range(n) for j in outs[i]])
     return hash((*sorted(both), *edges))

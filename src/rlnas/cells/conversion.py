@@ -62,16 +62,9 @@ def nodes_to_edges(cell: Cell) -> EdgeCell:
         succ = bits(cell.rows[v])
         if label >= 0:
             pred = [u for u in range(v) if cell.rows[u] >> v & 1]
-            if (
-                len(pred) != 1
-                or len(succ) != 1
-                or pred[0] not in node_of_vertex
-                or succ[0] not in node_of_vertex
-            ):
+            if len(pred) != 1 or len(succ) != 1 or pred[0] not in node_of_vertex or succ[0] not in node_of_vertex:
                 raise InvalidCellError(f"op vertex {v} must have one input node and one output sum vertex")
             edges.append((node_of_vertex[pred[0]], node_of_vertex[succ[0]], label))
         elif v in node_of_vertex and succ and succ[-1] == len(cell.ops) - 1:
             output_nodes.append(node_of_vertex[v])
-    return EdgeCell(
-        len(node_of_vertex), tuple(sorted(edges, key=lambda e: (e[1], e[0]))), tuple(output_nodes)
-    )
+    return EdgeCell(len(node_of_vertex), tuple(sorted(edges, key=lambda e: (e[1], e[0]))), tuple(output_nodes))

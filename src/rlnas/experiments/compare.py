@@ -123,9 +123,7 @@ def run_comparison(
             )
     check_config(out, config)
     (out / "runs").mkdir(exist_ok=True)
-    jobs = [
-        (s, r) for r in range(config.runs) for s in config.strategies if not _run_file(out, s, r).exists()
-    ]
+    jobs = [(s, r) for r in range(config.runs) for s in config.strategies if not _run_file(out, s, r).exists()]
     total = config.runs * len(config.strategies)
     done = total - len(jobs)
     if on_progress:
@@ -147,9 +145,7 @@ def run_comparison(
                 on_progress(done, total)
 
     benchmark = (
-        _worker_benchmark
-        if _worker_benchmark is not None
-        else load_benchmark(config.benchmark, data, config.repeat)
+        _worker_benchmark if _worker_benchmark is not None else load_benchmark(config.benchmark, data, config.repeat)
     )
     curves = collect(out, config)
     write_results(out, config)

@@ -21,9 +21,7 @@ def _save(fig, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def plot_anytime(
-    curves: dict[str, np.ndarray], best_possible: float, benchmark: str, metric: str, path: Path
-) -> None:
+def plot_anytime(curves: dict[str, np.ndarray], best_possible: float, benchmark: str, metric: str, path: Path) -> None:
     """Regret of the best-so-far score against queries (log y), mean and 95% band per strategy."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, curve in curves.items():
@@ -77,9 +75,7 @@ def plot_sampler_histograms(draws: dict[str, np.ndarray], uniform: np.ndarray, p
     _save(fig, path)
 
 
-def plot_reward_histograms(
-    accuracies: np.ndarray, shaped: dict[str, np.ndarray], title: str, path: Path
-) -> None:
+def plot_reward_histograms(accuracies: np.ndarray, shaped: dict[str, np.ndarray], title: str, path: Path) -> None:
     """The accuracy histogram over a benchmark and, beside it, each shaped reward's."""
     fig, axes = plt.subplots(1, 1 + len(shaped), figsize=(5 * (1 + len(shaped)), 4))
     for ax, (label, values) in zip(axes, [("accuracy", accuracies), *shaped.items()], strict=True):

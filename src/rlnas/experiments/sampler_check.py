@@ -11,9 +11,7 @@ from rlnas.benchmarks.nb101_table import NB101Table
 from rlnas.cells import Cell
 
 
-def draw_counts(
-    sample: Callable[[np.random.Generator], Cell], n: int, rng: np.random.Generator
-) -> np.ndarray:
+def draw_counts(sample: Callable[[np.random.Generator], Cell], n: int, rng: np.random.Generator) -> np.ndarray:
     """(n, 2) array of the vertex and edge counts of n draws."""
     cells = [sample(rng) for _ in range(n)]
     return np.array([(c.num_vertices, c.num_edges) for c in cells])
@@ -21,9 +19,7 @@ def draw_counts(
 
 def table_counts(table: NB101Table) -> np.ndarray:
     """(N, 2) array of the vertex and edge counts of every cell of the table."""
-    return np.stack(
-        [table.num_vertices.astype(np.int64), table.adj.reshape(len(table), -1).sum(axis=1)], axis=1
-    )
+    return np.stack([table.num_vertices.astype(np.int64), table.adj.reshape(len(table), -1).sum(axis=1)], axis=1)
 
 
 def total_variation(a: np.ndarray, b: np.ndarray) -> float:

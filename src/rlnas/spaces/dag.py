@@ -53,9 +53,7 @@ class DAGSpace:
         num_ops = len(self.op_names)
         for v, label in enumerate(pruned.ops[1:-1], start=1):
             if not 0 <= label < num_ops:
-                raise InvalidCellError(
-                    f"vertex {v} has op label {label}; {self.name} ops are 0..{num_ops - 1}"
-                )
+                raise InvalidCellError(f"vertex {v} has op label {label}; {self.name} ops are 0..{num_ops - 1}")
         if pruned.num_vertices > self.max_vertices:
             raise InvalidCellError(
                 f"{pruned.num_vertices} vertices after pruning; {self.name} allows at most {self.max_vertices}"

@@ -35,9 +35,7 @@ def nb201_cell_to_string(cell: Cell) -> str:
     edge_cell = nodes_to_edges(cell)
     ops = {(src, dst): op for src, dst, op in edge_cell.edges}
     if edge_cell.num_nodes != 4 or set(ops) != set(NB201_EDGES) or edge_cell.output_nodes != (3,):
-        raise InvalidCellError(
-            "not an NB201 cell: it needs nodes 0..3, the 6 edges i->j, and node 3 as output"
-        )
+        raise InvalidCellError("not an NB201 cell: it needs nodes 0..3, the 6 edges i->j, and node 3 as output")
     return "".join(str(ops[edge]) for edge in NB201_EDGES)
 
 

@@ -137,9 +137,7 @@ class StratifiedSampler:
 
     def sample(self, rng: np.random.Generator, num_ops: int = 3) -> Cell:
         stratum = self.strata[int(np.searchsorted(self._cumulative, rng.random(), side="right"))]
-        pick = np.searchsorted(
-            stratum.cumulative_share, rng.random() * stratum.cumulative_share[-1], side="right"
-        )
+        pick = np.searchsorted(stratum.cumulative_share, rng.random() * stratum.cumulative_share[-1], side="right")
         code = int(stratum.matrices[min(int(pick), len(stratum.matrices) - 1)])
         n = stratum.num_vertices
         rows = [0] * n

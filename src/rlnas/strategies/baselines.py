@@ -83,9 +83,7 @@ class RegularizedEvolution(Strategy):
         while len(population) < self.population_size and not session.exhausted:
             population.append(session.query(space.sample(rng)))
         while not session.exhausted:
-            contenders = rng.choice(
-                len(population), size=min(self.tournament_size, len(population)), replace=False
-            )
+            contenders = rng.choice(len(population), size=min(self.tournament_size, len(population)), replace=False)
             parent = max((population[k] for k in contenders), key=lambda e: e.score)
             population.append(session.query(space.mutate(parent.cell, rng)))
             population.pop(0)

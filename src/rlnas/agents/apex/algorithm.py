@@ -151,8 +151,11 @@ class Actor:
         else:
             first = [env.reset(seed=seed)[0] for env, seed in zip(self.envs, self.env_seeds, strict=True)]
             self.started = True
-        self.obs = {k: np.zeros((horizon + 1, count, *shape), dtype=dtype)
-                    for k, (shape, dtype) in self.layout.items() if k in OBS_KEYS}
+        self.obs = {
+            k: np.zeros((horizon + 1, count, *shape), dtype=dtype)
+            for k, (shape, dtype) in self.layout.items()
+            if k in OBS_KEYS
+        }
         for k in OBS_KEYS:
             self.obs[k][0] = np.stack([o[k] for o in first])
         num_edits = self.envs[0].num_edits

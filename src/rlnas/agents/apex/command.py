@@ -70,8 +70,9 @@ def run_train_command(
         raise ConfigError(f"--minutes must be positive, got {minutes}")
     if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
         raise ConfigError("--resume DIR continues the run in DIR; leave out --out or give the same folder")
-    spec = build_spec(benchmark=benchmark, executor=executor, actors=actors, steps=steps, seed=seed,
-                      config=config, resume=resume)
+    spec = build_spec(
+        benchmark=benchmark, executor=executor, actors=actors, steps=steps, seed=seed, config=config, resume=resume
+    )
     if address is not None and spec.executor != "ray":
         raise ConfigError("--address joins a Ray cluster; use it with --executor ray")
     folder = Path(resume) if resume is not None else Path(out or f"runs/train-{spec.benchmark}")
@@ -80,16 +81,29 @@ def run_train_command(
             f"{folder} already holds a training run; resume it with --resume {folder} or pick another --out"
         )
     total = spec.config.total_env_steps
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[stats]}"), console=console, transient=False) as progress:
-        task = progress.add_task(f"{'resuming' if resume else 'training'} on {spec.benchmark}", total=total,
-                                 stats="starting (loading the benchmark)")
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(
+            f"{'resuming' if resume else 'training'} on {spec.benchmark}",
+            total=total,
+            stats="starting (loading the benchmark)",
+        )
 
         def report(row: dict) -> None:
             progress.update(task, completed=min(row["env_steps"], total), stats=_describe(row))
 
-        summary = train(spec, folder, resume=resume is not None, minutes=minutes, data=data, address=address,
-                        progress=report)
-    console.print(f"trained {summary['env_steps']:,} environment steps, {summary['updates']:,} learner updates; "
-                  f"wrote {folder}/policy.pt, checkpoint.pt, metrics.csv and tb/")
+        summary = train(
+            spec, folder, resume=resume is not None, minutes=minutes, data=data, address=address, progress=report
+        )
+    console.print(
+        f"trained {summary['env_steps']:,} environment steps, {summary['updates']:,} learner updates; "
+        f"wrote {folder}/policy.pt, checkpoint.pt, metrics.csv and tb/"
+    )
     return summary

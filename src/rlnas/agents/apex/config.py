@@ -98,9 +98,24 @@ class ApeXConfig:
         self.validate()
 
     def validate(self) -> None:
-        positive = ("horizon", "d_model", "num_layers", "num_heads", "ff_dim", "pair_dim", "actors",
-                    "envs_per_actor", "weight_sync_period", "replay_capacity", "n_step", "batch_size",
-                    "target_update_period", "env_steps_per_update", "total_env_steps", "priority_beta_steps")
+        positive = (
+            "horizon",
+            "d_model",
+            "num_layers",
+            "num_heads",
+            "ff_dim",
+            "pair_dim",
+            "actors",
+            "envs_per_actor",
+            "weight_sync_period",
+            "replay_capacity",
+            "n_step",
+            "batch_size",
+            "target_update_period",
+            "env_steps_per_update",
+            "total_env_steps",
+            "priority_beta_steps",
+        )
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -62,8 +62,17 @@ class ReplayServer:
 class RemoteActor:
     """An `Actor` in its own process: loads the benchmark by name, pushes episodes to the replay."""
 
-    def __init__(self, benchmark: str, data, config: ApeXConfig, index: int, network_config: QNetworkConfig,
-                 weights: dict, replay, generation: int):
+    def __init__(
+        self,
+        benchmark: str,
+        data,
+        config: ApeXConfig,
+        index: int,
+        network_config: QNetworkConfig,
+        weights: dict,
+        replay,
+        generation: int,
+    ):
         from rlnas.benchmarks import load_benchmark
 
         torch.set_num_threads(1)

@@ -33,7 +33,7 @@ import torch
 from rlnas.agents.apex.algorithm import Actor, Learner, replay_layout
 from rlnas.agents.apex.config import ApeXConfig
 from rlnas.agents.apex.replay import PrioritizedReplay
-from rlnas.agents.policy import POLICY_FILE, atomic_torch_save, policy_payload
+from rlnas.agents.policy import POLICY_FILE, atomic_torch_save, load_versioned, policy_payload
 from rlnas.agents.qnetwork import QNetwork, QNetworkConfig, pick_device
 from rlnas.benchmarks import Benchmark, load_benchmark
 from rlnas.env import ArchitectureSearchEnv
@@ -46,9 +46,22 @@ EXECUTORS = ("local", "ray")
 #: Fields a resume may change: limits and where the learner runs, not what it learns.
 RESUMABLE_CHANGES = ("total_env_steps", "checkpoint_minutes", "device", "torch_threads")
 METRIC_FIELDS = (
-    "env_steps", "updates", "episodes", "wall_seconds", "env_steps_per_s", "updates_per_s", "loss", "q_mean",
-    "grad_norm", "episode_best_shaped", "episode_best_score", "greedy_best_score", "episode_unique_queries",
-    "episode_return", "replay_size", "beta",
+    "env_steps",
+    "updates",
+    "episodes",
+    "wall_seconds",
+    "env_steps_per_s",
+    "updates_per_s",
+    "loss",
+    "q_mean",
+    "grad_norm",
+    "episode_best_shaped",
+    "episode_best_score",
+    "greedy_best_score",
+    "episode_unique_queries",
+    "episode_return",
+    "replay_size",
+    "beta",
 )
 
 
@@ -76,16 +89,10 @@ def read_checkpoint(folder: str | Path) -> dict:
     path = Path(folder) / CHECKPOINT_FILE
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}; --resume takes the --out folder of an earlier `rlnas train`")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # truncated or foreign files raise many kinds
-        raise CheckpointError(f"{path} is truncated or corrupt ({type(exc).__name__}); start a new run") from exc
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not an rlnas training checkpoint")
-    if state.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(
-            f"{path} is checkpoint version {state.get('version')}; this rlnas reads {CHECKPOINT_VERSION}"
-        )
+    # The checkpoint holds generator states and replay arrays, so it is a full pickle: load only your own runs.
+    state = load_versioned(
+        path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "training checkpoint", weights_only=False, fix="start a new run"
+    )
     return state
 
 
@@ -161,8 +168,16 @@ class TrainingRun:
 
     # ------------------------------------------------------------------ metrics
     def _reset_window(self) -> None:
-        self.window = {"loss": [], "q_mean": [], "grad_norm": [], "best_shaped": [], "best_score": [],
-                       "greedy_best_score": [], "unique_queries": [], "return": []}
+        self.window = {
+            "loss": [],
+            "q_mean": [],
+            "grad_norm": [],
+            "best_shaped": [],
+            "best_score": [],
+            "greedy_best_score": [],
+            "unique_queries": [],
+            "return": [],
+        }
         self.window_start = (time.monotonic(), self.counters["env_steps"], self.learner.updates)
 
     def record_episodes(self, stats: dict[str, np.ndarray]) -> None:
@@ -240,8 +255,9 @@ class TrainingRun:
         if not path.exists():
             return
         with path.open(newline="") as f:
-            rows = [r for r in csv.DictReader(f)
-                    if r.get("env_steps", "").isdigit() and int(r["env_steps"]) <= env_steps]
+            rows = [
+                r for r in csv.DictReader(f) if r.get("env_steps", "").isdigit() and int(r["env_steps"]) <= env_steps
+            ]
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
@@ -401,8 +417,16 @@ def train(
     """Train (or resume, with `resume=True` and `spec` None or compatible) an Ape-X agent into `out`."""
     if address is not None and spec is not None and spec.executor != "ray":
         raise ConfigError("--address joins a Ray cluster; use it with --executor ray")
-    run = TrainingRun(spec, out, resume=resume, minutes=minutes, data=data, progress=progress,
-                      tensorboard=tensorboard, benchmark=benchmark)
+    run = TrainingRun(
+        spec,
+        out,
+        resume=resume,
+        minutes=minutes,
+        data=data,
+        progress=progress,
+        tensorboard=tensorboard,
+        benchmark=benchmark,
+    )
     if run.spec.executor == "ray":
         from rlnas.agents.apex.ray_executor import RayExecutor
 
