@@ -6,12 +6,14 @@ from rlnas.errors import RlnasError
 from rlnas.strategies.agent import AgentSearch
 from rlnas.strategies.base import Strategy
 from rlnas.strategies.baselines import LocalSearch, RandomSearch, RandomWalk, RegularizedEvolution
+from rlnas.strategies.reinforce import Reinforce
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "rs": RandomSearch,
     "rw": RandomWalk,
     "ls": LocalSearch,
     "re": RegularizedEvolution,
+    "reinforce": Reinforce,
     "agent": AgentSearch,
 }
 DESCRIPTIONS = {
@@ -19,6 +21,7 @@ DESCRIPTIONS = {
     "rw": "random walk (a random neighbour each step)",
     "ls": "local search (NASLib: shuffled neighbourhood of the best, restart at local optima)",
     "re": "regularized evolution (population 30, tournament 10)",
+    "reinforce": "REINFORCE-trained LSTM controller (Zoph & Le 2017); reinforce:ray queries through Ray",
     "agent": "the learned search policy of rlnas train: agent:DIR (greedy on Q over unseen neighbours)",
 }
 
