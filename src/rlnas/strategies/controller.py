@@ -349,7 +349,8 @@ def reinforce_search(session: QuerySession, rng: np.random.Generator, cfg: Reinf
 
         # 4. Progress guard: a controller stuck on known cells samples at a rising temperature.
         stale = 0 if new_cells else stale + 1
-        temperature = 1.0 if stale < cfg.stale_patience else 2.0 ** (stale - cfg.stale_patience + 1)
+        # capped at 2 ** 10: logits / 1024 are already practically uniform, and 2.0 ** n overflows past n = 1023
+        temperature = 1.0 if stale < cfg.stale_patience else 2.0 ** min(stale - cfg.stale_patience + 1, 10)
     return stats
 
 
