@@ -38,6 +38,7 @@ dedicated `torch.Generator` for sampling, so a seed gives the same run in-proces
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -74,7 +75,7 @@ def _bernoulli(logits: torch.Tensor, taken: torch.Tensor | None, generator: torc
     return taken, log_prob, entropy
 
 
-class Controller(nn.Module):
+class Controller(nn.Module, ABC):
     """An LSTM that emits a cell as a fixed-length sequence of integer decisions.
 
     `forward(decisions)` teacher-forces given decisions, `forward(num_samples=n)` samples n
@@ -97,11 +98,13 @@ class Controller(nn.Module):
         for parameter in self.parameters():
             nn.init.uniform_(parameter, -init_range, init_range)
 
+    @abstractmethod
     def decode(self, decisions: Sequence[int]) -> Cell:
-        raise NotImplementedError
+        """The cell a decision sequence describes (each space's controller defines its schedule)."""
 
+    @abstractmethod
     def encode(self, cell: Cell) -> list[int]:
-        raise NotImplementedError
+        """The decision sequence that describes `cell`: the inverse of `decode`."""
 
     def _begin(self, decisions: torch.Tensor | None, num_samples: int | None):
         n = decisions.shape[0] if decisions is not None else num_samples
