@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from rlnas.benchmarks.nb201 import NB201Benchmark
 from rlnas.cells import nodes_to_edges
 from rlnas.errors import InvalidCellError
 from rlnas.experiments.compare import CompareConfig, run_comparison
@@ -17,11 +16,6 @@ from rlnas.strategies import controller as ctl
 from rlnas.strategies.reinforce import Reinforce, ReinforceConfig
 
 CONFIG = ReinforceConfig(hidden_size=16)
-
-
-@pytest.fixture(scope="module")
-def nb201() -> NB201Benchmark:
-    return NB201Benchmark("cifar10")
 
 
 def fresh(space, seed: int = 0, config: ReinforceConfig = CONFIG) -> ctl.Controller:
