@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlnas.cells import Cell
-from rlnas.errors import BudgetExhaustedError
+from rlnas.errors import BudgetExhaustedError, RlnasError
 from rlnas.spaces import SearchSpace
 
 
@@ -33,8 +33,9 @@ class Benchmark(ABC):
     space: SearchSpace
     #: The metric strategies maximise (validation accuracy when the source has it).
     metric: str
-    #: The best value of `metric` over the whole benchmark, for regret.
-    best_possible: float
+    #: The best value of `metric` over the whole benchmark, for regret; None where it is unknown
+    #: (a surrogate, real training, a partial table): then only the best-so-far is reported.
+    best_possible: float | None = None
 
     def evaluate(self, cell: Cell, rng: np.random.Generator | None = None) -> Evaluation:
         """Look a cell up without any accounting; raises InvalidCellError for a cell outside the space.
@@ -48,9 +49,12 @@ class Benchmark(ABC):
     def lookup(self, pruned: Cell, rng: np.random.Generator | None) -> Evaluation:
         """`evaluate` for a cell that `space.validate` has already pruned and checked."""
 
-    @abstractmethod
     def all_scores(self) -> np.ndarray:
-        """`metric` (mean over repeats) of every cell of the benchmark, for histograms and regret."""
+        """`metric` (mean over repeats) of every cell of the benchmark, for histograms and regret.
+
+        Only tables know every cell; other benchmarks keep this default.
+        """
+        raise RlnasError(f"{self.name} has no table of every architecture's score; use a tabular benchmark")
 
     def identity(self, cell: Cell) -> object:
         """What makes two cells the same architecture here: the cell's isomorphism-invariant key."""
