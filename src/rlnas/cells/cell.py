@@ -1,8 +1,10 @@
 """One representation for every search space: a DAG with an operation on each vertex.
 
 A cell is stored as bitmask rows (`rows[i]` has bit j set when there is an edge i -> j) and a
-tuple of integer op labels. Vertex 0 is the input, the last vertex the output, and every edge
-goes from a lower to a higher index (an upper-triangular adjacency matrix). The bitmask form
+tuple of integer op labels. The first vertices are the inputs (one in NB101/NB201, labelled
+INPUT; two in DARTS, labelled INPUT and INPUT2 so that the two previous cells stay distinct),
+the last vertex is the output, and every edge goes from a lower to a higher index (an
+upper-triangular adjacency matrix). The bitmask form
 keeps pruning, neighbour generation and hashing in cheap integer arithmetic, because these run
 on every environment step and every benchmark query.
 """
@@ -10,6 +12,7 @@ on every environment step and every benchmark query.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,7 +20,9 @@ import numpy as np
 from rlnas.errors import InvalidCellError
 
 #: Labels of the special vertices; non-negative labels index a space's op list.
-INPUT, OUTPUT, SUM = -1, -2, -3
+INPUT, OUTPUT, SUM, INPUT2 = -1, -2, -3, -4
+#: The labels of the first, second, ... input vertex, in order.
+INPUTS = (INPUT, INPUT2)
 
 
 def iter_bits(mask: int):
@@ -73,8 +78,30 @@ class Cell:
         labels = tuple(int(o) for o in ops)
         if labels[0] != INPUT or labels[-1] != OUTPUT:
             raise InvalidCellError("the first vertex must be the input and the last the output")
+        k = _count_inputs(labels)
+        if INPUT2 in labels[k:]:
+            raise InvalidCellError(f"vertex {labels.index(INPUT2, k)} is an input; inputs come first, in order")
+        if m[:, :k].any():
+            raise InvalidCellError("an input vertex has an incoming edge; inputs only feed other vertices")
         rows = tuple(int(sum(1 << j for j in np.flatnonzero(m[i]))) for i in range(n))
         return cls(rows, labels)
+
+    @classmethod
+    def from_json(cls, obj: dict | str) -> Cell:
+        """Inverse of `to_json` (a dict or its JSON text); the form is checked as in `from_matrix`."""
+        data = json.loads(obj) if isinstance(obj, str) else obj
+        try:
+            rows, ops = [int(r) for r in data["rows"]], data["ops"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidCellError(f"a cell in JSON is {{'rows': [...], 'ops': [...]}}, not {obj!r:.80}") from exc
+        n = len(rows)
+        if any(not 0 <= r < 1 << n for r in rows):
+            raise InvalidCellError(f"cell rows must be bitmasks of {n} vertices")
+        return cls.from_matrix([[r >> j & 1 for j in range(n)] for r in rows], ops)
+
+    def to_json(self) -> dict:
+        """A JSON-ready, lossless form: the bitmask rows and the op labels."""
+        return {"rows": list(self.rows), "ops": list(self.ops)}
 
     @property
     def matrix(self) -> np.ndarray:
@@ -92,15 +119,21 @@ class Cell:
     def num_edges(self) -> int:
         return sum(row.bit_count() for row in self.rows)
 
+    @property
+    def num_inputs(self) -> int:
+        return _count_inputs(self.ops)
+
     # ---------------------------------------------------------------- pruning
     def prune(self) -> Cell | None:
-        """Drop every vertex that is not on an input -> output path; None if there is no such path.
+        """Drop every vertex that is not on a path from an input to the output; None if there is no such path.
 
         As in NAS-Bench-101, such vertices cannot change what the cell computes, so the pruned cell
-        is the one that is hashed, counted and evaluated.
+        is the one that is hashed, counted and evaluated. Input vertices always stay (they are the
+        cell's interface: an unused previous cell is still an input, without edges).
         """
         rows, n = self.rows, len(self.rows)
-        reach = 1  # vertices reachable from the input; one pass suffices in topological order
+        inputs = (1 << _count_inputs(self.ops)) - 1
+        reach = inputs  # vertices reachable from an input; one pass suffices in topological order
         for i in range(n):
             if reach >> i & 1:
                 reach |= rows[i]
@@ -111,7 +144,7 @@ class Cell:
         for i in range(n - 2, -1, -1):
             if rows[i] & coreach:
                 coreach |= 1 << i
-        keep = reach & coreach
+        keep = (reach & coreach) | inputs
         if keep == (1 << n) - 1:
             return self
         kept = bits(keep)
@@ -127,7 +160,8 @@ class Cell:
         Each vertex gets the hash of its ancestors' labelled unfolding (one forward pass in
         topological order) and of its descendants' (one backward pass); the key hashes the sorted
         vertex values together with the sorted edges, each labelled by its two end vertices. Isomorphic
-        cells get equal keys by construction. Only Python's hash of ints and tuples is used, which
+        cells get equal keys by construction; the inputs carry distinct labels, so they are never
+        permuted. Only Python's hash of ints and tuples is used, which
         does not depend on PYTHONHASHSEED. All 423,624 NB101 classes get distinct keys (checked by
         the tests and whenever the NB101 cache is built).
         """
@@ -150,6 +184,13 @@ class Cell:
         return f"Cell(matrix={self.matrix.tolist()}, ops={list(self.ops)})"
 
 
+def _count_inputs(ops: tuple[int, ...]) -> int:
+    k = 0
+    while k < len(INPUTS) and k < len(ops) and ops[k] == INPUTS[k]:
+        k += 1
+    return k
+
+
 def _dag_key(rows: tuple[int, ...], ops: tuple[int, ...]) -> int:
     n = len(rows)
     outs = [bits(row) for row in rows]
@@ -157,14 +198,18 @@ def _dag_key(rows: tuple[int, ...], ops: tuple[int, ...]) -> int:
     for i in range(n):
         for j in outs[i]:
             ins[j].append(i)
-    down = list(ops)  # the labelled unfolding of each vertex's ancestors
+    down = list(ops)  # the labelled unfolding of each vertex's ancestors (an input's is its label)
     for v in range(1, n):
         pred = ins[v]
-        down[v] = hash((ops[v], down[pred[0]])) if len(pred) == 1 else hash((ops[v], *sorted([down[w] for w in pred])))
-    up = list(ops)  # ... and of its descendants
+        if pred:
+            down[v] = (
+                hash((ops[v], down[pred[0]])) if len(pred) == 1 else hash((ops[v], *sorted([down[w] for w in pred])))
+            )
+    up = list(ops)  # ... and of its descendants (an unused input's is its label)
     for v in range(n - 2, -1, -1):
         succ = outs[v]
-        up[v] = hash((ops[v], up[succ[0]])) if len(succ) == 1 else hash((ops[v], *sorted([up[w] for w in succ])))
+        if succ:
+            up[v] = hash((ops[v], up[succ[0]])) if len(succ) == 1 else hash((ops[v], *sorted([up[w] for w in succ])))
     both = [hash(pair) for pair in zip(down, up, strict=True)]
     edges = sorted([both[i] * 1_000_003 ^ both[j] for i in range(n) for j in outs[i]])
     return hash((*sorted(both), *edges))
