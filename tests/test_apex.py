@@ -14,7 +14,7 @@ from rlnas.agents.apex import ApeXConfig, RunSpec, train
 from rlnas.agents.apex.algorithm import Actor, double_dqn_targets, n_step_returns
 from rlnas.agents.apex.command import build_spec
 from rlnas.agents.apex.replay import PrioritizedReplay, SumTree
-from rlnas.agents.apex.train import CHECKPOINT_FILE, read_checkpoint
+from rlnas.agents.apex.run import CHECKPOINT_FILE, read_checkpoint
 from rlnas.agents.qnetwork import OBS_KEYS, QNetwork, QNetworkConfig
 from rlnas.errors import CheckpointError, ConfigError
 
@@ -135,8 +135,9 @@ def test_epsilon_ladder():
 
 def test_actor_transitions_and_priorities(nb201):
     config = tiny_config(n_step=3, gamma=0.9)
-    torch.manual_seed(0)
-    network = QNetwork(QNetworkConfig.for_space(nb201.space, **config.network_overrides()))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        network = QNetwork(QNetworkConfig.for_space(nb201.space, **config.network_overrides()))
     actor = Actor(nb201, config, 0, network)
     transitions, priorities, stats = actor.run_episode()
     horizon, envs = config.horizon, config.envs_per_actor
@@ -252,18 +253,93 @@ def test_resume_errors(nb201, tmp_path):
             tensorboard=False,
         )
     with pytest.raises(ConfigError, match="cannot change seed"):
-        build_spec(benchmark=None, executor=None, actors=None, steps=None, seed=5, config=None, resume=tmp_path / "run")
-    assert (
-        build_spec(
-            benchmark=None, executor=None, actors=None, steps=99, seed=None, config=None, resume=tmp_path / "run"
-        ).config.total_env_steps
-        == 99
+        build_spec(benchmark=None, executor=None, config=None, resume=tmp_path / "run", overrides={"seed": 5})
+    resumed = build_spec(
+        benchmark=None, executor=None, config=None, resume=tmp_path / "run", overrides={"total_env_steps": 99}
     )
-    with pytest.raises(CheckpointError, match="no checkpoint"):
+    assert resumed.config.total_env_steps == 99
+    with pytest.raises(CheckpointError, match=r"nothing to resume: .* does not exist"):
         train(None, tmp_path / "nothing", resume=True, benchmark=nb201, tensorboard=False)
+    (tmp_path / "early").mkdir()  # a run stopped before its first checkpoint leaves a folder without one
+    with pytest.raises(CheckpointError, match=r"nothing to resume: .* holds no checkpoint"):
+        train(None, tmp_path / "early", resume=True, benchmark=nb201, tensorboard=False)
     (tmp_path / "run" / CHECKPOINT_FILE).write_bytes(b"\x00" * 100)
     with pytest.raises(CheckpointError, match="corrupt"):
         train(None, tmp_path / "run", resume=True, benchmark=nb201, tensorboard=False)
+
+
+def test_checkpoints_by_steps_survive_a_crash_long_before_checkpoint_minutes(nb201, tmp_path):
+    class Crash(Exception):
+        pass
+
+    def crash_at_120(row: dict) -> None:
+        if row["env_steps"] == 120:
+            raise Crash
+
+    # checkpoint_minutes (5) is far longer than the run: only the step interval checkpoints it
+    spec = RunSpec("nb201-cifar10", "local", tiny_config(total_env_steps=200, checkpoint_steps=80))
+    with pytest.raises(Crash):
+        train(spec, tmp_path / "run", benchmark=nb201, tensorboard=False, progress=crash_at_120)
+    assert read_checkpoint(tmp_path / "run")["counters"]["env_steps"] == 80
+    summary = train(None, tmp_path / "run", resume=True, benchmark=nb201, tensorboard=False)
+    assert summary["env_steps"] == 200
+
+
+def test_train_leaves_torch_threads_and_global_generator_alone(nb201, tmp_path):
+    threads = torch.get_num_threads()
+    generator = torch.get_rng_state()
+    spec = RunSpec("nb201-cifar10", "local", tiny_config(total_env_steps=40, torch_threads=threads + 1))
+    seen = []
+    train(
+        spec,
+        tmp_path / "run",
+        benchmark=nb201,
+        tensorboard=False,
+        progress=lambda row: seen.append(torch.get_num_threads()),
+    )
+    assert seen == [threads + 1]  # the run used its setting ...
+    assert torch.get_num_threads() == threads  # ... and gave the caller's back
+    assert torch.equal(torch.get_rng_state(), generator)
+
+
+def test_cli_resume_without_a_checkpoint_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    for folder in (tmp_path / "missing", tmp_path):
+        done = subprocess.run(
+            [sys.executable, "-m", "rlnas", "train", "--resume", str(folder)], capture_output=True, text=True
+        )
+        assert done.returncode == 2
+        assert done.stderr.count("\n") == 1 and "nothing to resume" in done.stderr, done.stderr
+
+
+def test_train_options_come_from_the_config_fields(tmp_path, monkeypatch, capsys):
+    from dataclasses import fields
+
+    from rlnas import cli
+    from rlnas.agents.apex.config import field_docs
+    from rlnas.agents.apex.options import config_overrides, config_parameters
+
+    parameters = {p.name: p for p in config_parameters()}
+    assert set(parameters) == {f.name for f in fields(ApeXConfig)}
+    assert all(field_docs()[name] for name in parameters)  # every field has its docstring as help
+    assert config_overrides({"steps": 5, "seed": None, "learning_rate": 0.1}) == {
+        "total_env_steps": 5,
+        "learning_rate": 0.1,
+    }
+    for option, value, field in (
+        ("--seed", "-1", "seed"),
+        ("--steps", "0", "total_env_steps"),
+        ("--gamma", "2", "gamma"),
+    ):
+        monkeypatch.setattr("sys.argv", ["rlnas", "train", option, value, "--out", str(tmp_path / "x")])
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main()
+        assert exit_info.value.code == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and field in error, error
+    assert not (tmp_path / "x").exists()  # refused before anything is written
 
 
 def test_ray_executor_short_run(nb201, tmp_path):
@@ -312,3 +388,50 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(nb201, tmp_path):
     with (tmp_path / "killed" / "metrics.csv").open() as f:
         steps = [int(row["env_steps"]) for row in csv.DictReader(f)]
     assert steps == list(range(40, 1201, 40))
+
+
+def test_ray_training_survives_a_killed_actor_and_resumes_after_losing_the_replay(nb201, tmp_path):
+    import ray
+
+    from rlnas.agents.apex.ray_executor import RayExecutor, WorkerLostError
+    from rlnas.agents.apex.run import TrainingRun
+
+    def ray_run(folder, kill, **changes) -> dict:
+        """Train on Ray; `kill(executor)` runs once, at the first metrics row at or past 120 steps."""
+        killed = []
+
+        def progress(row: dict) -> None:
+            if not killed and row["env_steps"] >= 120:
+                kill(executor)
+                killed.append(row["env_steps"])
+
+        spec = RunSpec("nb201-cifar10", "ray", tiny_config(total_env_steps=400, checkpoint_steps=80, **changes))
+        run = TrainingRun(spec, tmp_path / folder, benchmark=nb201, tensorboard=False, progress=progress)
+        executor = RayExecutor(run)
+        try:
+            return executor.train()
+        finally:
+            assert killed, "the run ended before the kill; nothing was tested"
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        # an actor killed mid-training is restarted by Ray, gets the learner's weights, and training finishes
+        summary = ray_run("actor", lambda executor: ray.kill(executor.actors[0], no_restart=False))
+        assert summary["env_steps"] >= 400 and summary["actor_restarts"] == 1
+        assert read_checkpoint(tmp_path / "actor")["counters"]["env_steps"] == summary["env_steps"]
+        # an actor lost past its restarts: a checkpoint where it happened, one line, and --resume finishes the run
+        with pytest.raises(WorkerLostError, match=r"actor was lost .* --resume") as lost:
+            ray_run("no-restarts", lambda executor: ray.kill(executor.actors[1], no_restart=False), actor_restarts=0)
+        assert "\n" not in str(lost.value)
+        assert read_checkpoint(tmp_path / "no-restarts")["counters"]["env_steps"] >= 120
+        assert (
+            train(None, tmp_path / "no-restarts", resume=True, benchmark=nb201, tensorboard=False)["env_steps"] >= 400
+        )
+        # the replay server is not restartable (it holds the only replay): one line, then --resume from the checkpoint
+        with pytest.raises(WorkerLostError, match=r"replay server was lost .* --resume .* last checkpoint"):
+            ray_run("replay", lambda executor: ray.kill(executor.replay))
+        assert read_checkpoint(tmp_path / "replay")["counters"]["env_steps"] >= 80
+        assert train(None, tmp_path / "replay", resume=True, benchmark=nb201, tensorboard=False)["env_steps"] >= 400
+        assert ray.is_initialized()  # a Ray the caller started is left to the caller
+    finally:
+        ray.shutdown()

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from rlnas.agents.apex.options import with_config_options
 from rlnas.errors import InvalidCellError, RlnasError
 
 app = typer.Typer(
@@ -305,35 +306,35 @@ def _train_option(help_text: str, *names: str):
 
 
 @app.command("train")
+@with_config_options
 def train_command(
     benchmark: Annotated[str | None, _train_option("Benchmark (default nb201-cifar10).", "--benchmark", "-b")] = None,
     executor: Annotated[str | None, _train_option("local (in-process, deterministic; default) or ray.")] = None,
-    actors: Annotated[int | None, _train_option("Actors (config default 2).")] = None,
     minutes: Annotated[float | None, _train_option("Wall-clock cap; stops at the next episode boundary.")] = None,
-    steps: Annotated[int | None, _train_option("Environment steps to train for (config total_env_steps).")] = None,
-    seed: Annotated[int | None, _train_option("Training seed (config default 0).")] = None,
     out: Annotated[Path | None, _train_option("Run folder (default runs/train-BENCHMARK).")] = None,
     config: Annotated[Path | None, _train_option("TOML file overriding ApeXConfig fields.", "--config")] = None,
     resume: Annotated[Path | None, _train_option("Continue the run in this folder from its last checkpoint.")] = None,
     address: Annotated[str | None, _train_option("Ray cluster address to join (with --executor ray).")] = None,
     data: DataOption = None,
+    **hyperparameters,
 ) -> None:
-    """Train the transformer Q-network with Ape-X; DIR/policy.pt is the reusable search policy."""
+    """Train the transformer Q-network with Ape-X; DIR/policy.pt is the reusable search policy.
+
+    Every ApeXConfig field is an option too (e.g. --steps, --actors, --seed, --learning-rate).
+    """
     from rlnas.agents.apex.command import run_train_command
 
     run_train_command(
         benchmark=benchmark,
         executor=executor,
-        actors=actors,
         minutes=minutes,
-        steps=steps,
-        seed=seed,
         out=out,
         config=config,
         resume=resume,
         address=address,
         data=data,
         console=console,
+        **hyperparameters,
     )
 
 

@@ -8,7 +8,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rlnas.agents.apex.config import ApeXConfig
-from rlnas.agents.apex.train import CHECKPOINT_FILE, EXECUTORS, RunSpec, read_checkpoint, resume_spec, train
+from rlnas.agents.apex.launch import train
+from rlnas.agents.apex.options import config_overrides
+from rlnas.agents.apex.run import CHECKPOINT_FILE, EXECUTORS, RunSpec, read_checkpoint, resume_spec
 from rlnas.benchmarks import BENCHMARKS
 from rlnas.errors import ConfigError
 
@@ -19,22 +21,19 @@ def build_spec(
     *,
     benchmark: str | None,
     executor: str | None,
-    actors: int | None,
-    steps: int | None,
-    seed: int | None,
     config: Path | None,
     resume: Path | None,
+    overrides: dict | None = None,
 ) -> RunSpec:
-    """The run to train: a new one from the options, or the resumed one with the options checked against it."""
+    """The run to train: a new one from the options, or the resumed one with the options checked against it.
+
+    `overrides` are `ApeXConfig` fields given as options; they win over the --config file.
+    """
     if benchmark is not None and benchmark not in BENCHMARKS:
         raise ConfigError(f"unknown benchmark {benchmark!r}; choose one of {', '.join(BENCHMARKS)}")
     if executor is not None and executor not in EXECUTORS:
         raise ConfigError(f"--executor must be local or ray, got {executor!r}")
-    if actors is not None and actors < 1:
-        raise ConfigError(f"--actors must be at least 1, got {actors}")
-    if steps is not None and steps < 1:
-        raise ConfigError(f"--steps must be at least 1, got {steps}")
-    overrides = {k: v for k, v in (("actors", actors), ("total_env_steps", steps), ("seed", seed)) if v is not None}
+    overrides = overrides or {}
     if resume is not None:
         saved = RunSpec.from_dict(read_checkpoint(resume)["spec"])
         base = ApeXConfig.from_toml(config) if config is not None else saved.config
@@ -46,7 +45,8 @@ def build_spec(
 
 def _describe(row: dict) -> str:
     return (
-        f"{row['env_steps_per_s']:7.0f} steps/s  {row['updates_per_s']:5.1f} updates/s  loss {row['loss']:.4f}  "
+        f"{row['env_steps_per_s']:7.0f} steps/s  {row['updates_per_s']:5.1f} updates/s  "
+        f"{row['steps_per_update']:5.1f} steps/update  loss {row['loss']:.4f}  "
         f"episode best {row['episode_best_score']:.4f} (greedy {row['greedy_best_score']:.4f})"
     )
 
@@ -55,23 +55,22 @@ def run_train_command(
     *,
     benchmark: str | None,
     executor: str | None,
-    actors: int | None,
     minutes: float | None,
-    steps: int | None,
-    seed: int | None,
     out: Path | None,
     config: Path | None,
     resume: Path | None,
     address: str | None,
     data: str | None,
     console: Console,
+    **options,
 ) -> dict:
+    """`rlnas train`; `options` are `ApeXConfig` fields (or their aliases, e.g. `steps`), None where not given."""
     if minutes is not None and minutes <= 0:
         raise ConfigError(f"--minutes must be positive, got {minutes}")
     if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
         raise ConfigError("--resume DIR continues the run in DIR; leave out --out or give the same folder")
     spec = build_spec(
-        benchmark=benchmark, executor=executor, actors=actors, steps=steps, seed=seed, config=config, resume=resume
+        benchmark=benchmark, executor=executor, config=config, resume=resume, overrides=config_overrides(options)
     )
     if address is not None and spec.executor != "ray":
         raise ConfigError("--address joins a Ray cluster; use it with --executor ray")
@@ -102,8 +101,10 @@ def run_train_command(
         summary = train(
             spec, folder, resume=resume is not None, minutes=minutes, data=data, address=address, progress=report
         )
+    restarts = summary.get("actor_restarts")
     console.print(
-        f"trained {summary['env_steps']:,} environment steps, {summary['updates']:,} learner updates; "
-        f"wrote {folder}/policy.pt, checkpoint.pt, metrics.csv and tb/"
+        f"trained {summary['env_steps']:,} environment steps, {summary['updates']:,} learner updates"
+        + (f", {restarts} actor restart(s)" if restarts else "")
+        + f"; wrote {folder}/policy.pt, checkpoint.pt, metrics.csv and tb/"
     )
     return summary

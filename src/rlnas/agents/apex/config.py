@@ -1,13 +1,21 @@
-"""Every hyperparameter of an Ape-X training run, in one dataclass; a TOML file may override fields."""
+"""Every hyperparameter of an Ape-X training run, in one dataclass; a TOML file may override fields.
+
+The field docstrings are the documentation of record: `field_docs()` reads them from this source,
+and `rlnas train` turns every field into an option with that text as its help.
+"""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
+import inspect
+import itertools
+import textwrap
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from rlnas.env.search_env import REWARDS
 from rlnas.errors import ConfigError
 from rlnas.rewards import SHAPING_FORMS
 
@@ -93,6 +101,13 @@ class ApeXConfig:
     only on an idle many-core machine."""
     checkpoint_minutes: float = 5.0
     """Wall-clock minutes between checkpoints (taken at the next episode boundary)."""
+    checkpoint_steps: int = 10_000
+    """Environment steps between checkpoints, besides checkpoint_minutes, so that a short run killed
+    early keeps its progress (taken at the next episode boundary)."""
+    actor_restarts: int = 5
+    """Ray executor: times Ray restarts each lost actor process (its episode under way is retried);
+    past that, or when the replay server is lost, the run ends with a one-line error and --resume
+    continues it from the last checkpoint."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -115,6 +130,7 @@ class ApeXConfig:
             "env_steps_per_update",
             "total_env_steps",
             "priority_beta_steps",
+            "checkpoint_steps",
         )
         for name in positive:
             value = getattr(self, name)
@@ -122,10 +138,16 @@ class ApeXConfig:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         if self.shaping not in SHAPING_FORMS:
             raise ConfigError(f"shaping must be one of {', '.join(SHAPING_FORMS)}, got {self.shaping!r}")
+        from rlnas.env.search_env import REWARDS  # here: the CLI builds its options from this module cheaply
+
         if self.reward not in REWARDS:
             raise ConfigError(f"reward must be one of {', '.join(REWARDS)}, got {self.reward!r}")
         if self.d_model % self.num_heads:
             raise ConfigError(f"d_model ({self.d_model}) must be a multiple of num_heads ({self.num_heads})")
+        for name in ("seed", "actor_restarts", "learning_starts", "torch_threads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"{name} must be an integer, got {value!r}")
         checks = {
             "alpha": self.alpha > 0,
             "gamma": 0 <= self.gamma <= 1,
@@ -139,6 +161,8 @@ class ApeXConfig:
             "learning_starts": self.learning_starts >= 0,
             "checkpoint_minutes": self.checkpoint_minutes > 0,
             "torch_threads": self.torch_threads >= 0,
+            "seed": self.seed >= 0,
+            "actor_restarts": self.actor_restarts >= 0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -202,3 +226,21 @@ class ApeXConfig:
         if set(values) == {"apex"} and isinstance(values["apex"], dict):
             values = values["apex"]
         return cls.from_dict({**values, **overrides}, source=str(path))
+
+
+@functools.cache
+def field_docs() -> dict[str, str]:
+    """Each `ApeXConfig` field's docstring (the string literal after it in the class body), on one line."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(ApeXConfig)))
+    body = tree.body[0].body
+    docs = {}
+    for node, following in itertools.pairwise(body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(following.value.value.split())
+    return docs

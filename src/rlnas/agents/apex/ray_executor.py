@@ -1,24 +1,35 @@
 """The Ray executor: actors and the replay are Ray actors, the learner runs in the driver.
 
 Same algorithm as the in-process executor (`algorithm.py`), run asynchronously as in Ape-X:
-each actor process runs whole episodes with its own network copy and pushes their transitions,
-with its initial priorities, straight into the replay actor; the driver samples batches from the
-replay (one batch prefetched while it learns), sends back the new priorities, and every
-`weight_sync_period` updates puts the weights into the object store once and hands the reference
-to every actor. The learner never runs ahead of the replay ratio (`env_steps_per_update`).
+each actor process runs an episode at a time with its own network copy and pushes the transitions,
+with their initial priorities, straight into the replay actor; the driver samples batches from the
+replay (one batch prefetched while it learns) and sends back the new priorities. Every
+`weight_sync_period` updates the driver puts the weights into the object store once; each episode
+request carries the latest version, and an actor whose copy is older fetches it first.
+
+**Replay ratio.** The learner never runs ahead of `env_steps_per_update`, and the actors never run
+ahead of the learner by more than one round of episodes (`actors` episodes): an actor that would is
+not given its next episode until the learner has caught up. The achieved ratio is the
+`steps_per_update` column of metrics.csv.
+
+**Fault tolerance.** Actors are restartable Ray actors (`max_restarts=actor_restarts`, episode
+requests retried on the restarted process): a restarted actor gets fresh generators (derived from
+the seed and the step count at its first episode) and the learner's current weights with its next
+episode, and training goes on. The replay server holds the only copy of the replay, so it is not
+restarted: when it is lost, or an actor has used up its restarts, the run ends with a one-line
+`WorkerLostError` naming the last checkpoint, and `rlnas train --resume DIR` continues from it.
 
 `ray.init()` starts a local Ray with this machine's cores unless an `address` joins a running
-cluster (`ray start --head` on one machine, `--address` on the others). Ray is imported only here.
+cluster (`ray start --head` on one machine, `--address` on the others); a Ray this executor started
+is shut down at the end. Ray is imported only when a Ray run starts.
 
-Resume: a checkpoint holds the learner, the replay and the counters; actors start fresh episodes
-with generators derived from the seed and the step count. A Ray run is not bit-reproducible
-(actors race), which is what the in-process executor is for.
+Resume: a checkpoint holds the learner, the replay and the counters; actors start fresh episodes.
+A Ray run is not bit-reproducible (actors race), which is what the in-process executor is for.
 """
 
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 import torch
@@ -26,9 +37,13 @@ import torch
 from rlnas.agents.apex.algorithm import Actor
 from rlnas.agents.apex.config import ApeXConfig
 from rlnas.agents.apex.replay import PrioritizedReplay
-from rlnas.agents.apex.train import TrainingRun
+from rlnas.agents.apex.run import CHECKPOINT_FILE, TrainingRun
 from rlnas.agents.qnetwork import QNetwork, QNetworkConfig
-from rlnas.errors import CheckpointError, ConfigError
+from rlnas.errors import CheckpointError, ConfigError, RlnasError
+
+
+class WorkerLostError(RlnasError):
+    """A Ray worker of a training run was lost beyond what the run can recover from."""
 
 
 class ReplayServer:
@@ -60,43 +75,43 @@ class ReplayServer:
 
 
 class RemoteActor:
-    """An `Actor` in its own process: loads the benchmark by name, pushes episodes to the replay."""
+    """An `Actor` in its own process: loads the benchmark by name, pushes episodes to the replay.
 
-    def __init__(
-        self,
-        benchmark: str,
-        data,
-        config: ApeXConfig,
-        index: int,
-        network_config: QNetworkConfig,
-        weights: dict,
-        replay,
-        generation: int,
-    ):
-        from rlnas.benchmarks import load_benchmark
+    Ray re-runs this constructor with the same arguments when it restarts a lost actor, so nothing
+    here depends on the run's progress: weights and generators come with the first episode request.
+    """
 
-        torch.set_num_threads(1)
-        # a resumed run's actors get fresh generators: derived from the seed and the resume point
-        config = config.replace(seed=int(np.random.SeedSequence([config.seed, 3, generation]).generate_state(1)[0]))
-        network = QNetwork(network_config)
-        network.load_state_dict(weights)
-        self.actor = Actor(load_benchmark(benchmark, data), config, index, network)
-        self.replay = replay
-
-    def set_weights(self, weights: dict) -> None:
-        self.actor.network.load_state_dict(weights)
-
-    def run(self, episodes: int) -> tuple[int, list[dict]]:
+    def __init__(self, benchmark: str, data, config: ApeXConfig, index: int, network_config: QNetworkConfig, replay):
         import ray
 
-        all_stats = []
-        steps = 0
-        for _ in range(episodes):
-            transitions, priorities, stats = self.actor.run_episode()
-            ray.get(self.replay.add.remote(transitions, priorities))
-            steps += len(priorities)
-            all_stats.append(stats)
-        return steps, all_stats
+        from rlnas.benchmarks import load_benchmark
+
+        torch.set_num_threads(1)  # this process exists only for this actor
+        self.benchmark = load_benchmark(benchmark, data)
+        self.config = config
+        self.index = index
+        self.replay = replay
+        with torch.random.fork_rng(devices=[]):  # the weights arrive with the first request
+            self.network = QNetwork(network_config)
+        self.weights_version = -1
+        self.actor: Actor | None = None
+        self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
+
+    def run(self, weights_version: int, weights: list, env_steps: int) -> tuple[int, dict, bool]:
+        """One episode with weights `weights_version` (`weights`: [its object ref]); returns
+        (steps, episode stats, whether this is the first episode of a restarted actor)."""
+        import ray
+
+        if weights_version != self.weights_version:
+            self.network.load_state_dict(ray.get(weights[0]))
+            self.weights_version = weights_version
+        if self.actor is None:  # generators derived from the seed and the step count the actor (re)starts at
+            seed = int(np.random.SeedSequence([self.config.seed, 3, env_steps]).generate_state(1)[0])
+            self.actor = Actor(self.benchmark, self.config.replace(seed=seed), self.index, self.network)
+        transitions, priorities, stats = self.actor.run_episode()
+        ray.get(self.replay.add.remote(transitions, priorities))
+        restarted, self.restarted = self.restarted, False
+        return len(priorities), stats, restarted
 
 
 class RayExecutor:
@@ -109,6 +124,10 @@ class RayExecutor:
         self.run = run
         self.address = address
         self.owns_ray = False
+        self.actors: list = []
+        self.replay = None
+        self.weights_version = 0
+        self.weights_ref = None
 
     def _start(self) -> None:
         ray, run, cfg = self.ray, self.run, self.run.config
@@ -120,85 +139,127 @@ class RayExecutor:
             self.owns_ray = True
         total_cpus = ray.cluster_resources().get("CPU", 1.0)
         actor_cpus = min(1.0, total_cpus / cfg.actors)
-        replay_cls = ray.remote(num_cpus=0)(ReplayServer)
-        actor_cls = ray.remote(num_cpus=actor_cpus)(RemoteActor)
+        replay_cls = ray.remote(num_cpus=0, max_restarts=0)(ReplayServer)
+        actor_cls = ray.remote(num_cpus=actor_cpus, max_restarts=cfg.actor_restarts, max_task_retries=-1)(RemoteActor)
         self.replay = replay_cls.remote(cfg, run.layout, [cfg.seed, 2])
-        generation = 0
         if run.checkpoint_state is not None:
             state = run.restore()
             if "replay_server" not in state:
                 raise CheckpointError("the checkpoint was written by another executor; resume with that one")
             ray.get(self.replay.load_state_dict.remote(state["replay_server"]))
-            generation = run.counters["env_steps"]
-        weights = ray.put(run.learner.actor_weights())
+        run.counters.setdefault("actor_restarts", 0)
+        self.weights_ref = ray.put(run.learner.actor_weights())
         self.actors = [
-            actor_cls.remote(run.spec.benchmark, run.data, cfg, i, run.network_config, weights, self.replay, generation)
+            actor_cls.remote(run.spec.benchmark, run.data, cfg, i, run.network_config, self.replay)
             for i in range(cfg.actors)
         ]
 
     def state_dict(self) -> dict:
         return {"replay_server": self.ray.get(self.replay.state_dict.remote())}
 
-    def train(self) -> dict:
-        ray, run, cfg = self.ray, self.run, self.run.config
-        learner = run.learner
-        self._start()
-        run.last_checkpoint = time.monotonic()
-        row_every = cfg.actors * cfg.envs_per_actor * cfg.horizon
-        next_row = run.counters["env_steps"] + row_every
-        replay_size = ray.get(self.replay.size.remote())
-        pending = {actor.run.remote(1): i for i, actor in enumerate(self.actors)}
-        prefetched = None
+    def _request(self, index: int):
+        """Ask actor `index` for one episode, with the current weights."""
+        steps = self.run.counters["env_steps"]
+        return self.actors[index].run.remote(self.weights_version, [self.weights_ref], steps)
+
+    def _count(self, result: tuple[int, dict, bool]) -> int:
+        steps, stats, restarted = result
+        self.run.counters["env_steps"] += steps
+        self.run.counters["actor_restarts"] += int(restarted)
+        self.run.record_episodes(stats)
+        return steps
+
+    def _lost(self) -> WorkerLostError:
+        """The one-line error for a worker Ray could not bring back; checkpoints first where the replay survived."""
+        run = self.run
         try:
-            while run.counters["env_steps"] < cfg.total_env_steps and not run.time_is_up():
-                owed = (run.counters["env_steps"] - cfg.learning_starts) // cfg.env_steps_per_update - learner.updates
-                can_learn = owed > 0 and replay_size >= cfg.batch_size
-                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0 if can_learn else 1.0)
-                for ref in ready:
-                    index = pending.pop(ref)
-                    steps, stats = ray.get(ref)
-                    run.counters["env_steps"] += steps
-                    replay_size = min(cfg.replay_capacity, replay_size + steps)
-                    for s in stats:
-                        run.record_episodes(s)
-                    pending[self.actors[index].run.remote(1)] = index
-                if can_learn:
-                    beta = cfg.beta(run.counters["env_steps"])
-                    if prefetched is None:
-                        prefetched = self.replay.sample.remote(cfg.batch_size, beta)
-                    rows, weights, batch = ray.get(prefetched)
-                    # arrays from the object store are read-only; torch wants writable ones
-                    batch, weights = {k: np.array(v) for k, v in batch.items()}, np.array(weights)
-                    prefetched = self.replay.sample.remote(cfg.batch_size, beta) if owed > 1 else None
-                    result = learner.update(batch, weights)
-                    self.replay.update_priorities.remote(rows, result["td_abs"])
-                    run.record_update(result)
-                    if learner.updates - run.counters["last_sync"] >= cfg.weight_sync_period:
-                        weights_ref = ray.put(learner.actor_weights())
-                        for actor in self.actors:
-                            actor.set_weights.remote(weights_ref)
-                        run.counters["last_sync"] = learner.updates
-                if run.counters["env_steps"] >= next_row:
-                    run.write_row(replay_size)
-                    next_row = run.counters["env_steps"] + row_every
-                    if run.checkpoint_due():
-                        run.save(self.state_dict())
-            # the episodes under way finish and count, so that no pushed data is left uncounted
-            for ref, _index in list(pending.items()):
-                steps, stats = ray.get(ref)
-                run.counters["env_steps"] += steps
-                for s in stats:
-                    run.record_episodes(s)
-            pending = {}
-            if run.counters["env_steps"] > run.last_row.get("env_steps", -1):
-                run.write_row(ray.get(self.replay.size.remote()))
+            self.ray.get(self.replay.size.remote(), timeout=30)
+            replay_alive = True
+        except self.ray.exceptions.RayError:
+            replay_alive = False
+        steps = run.counters["env_steps"]
+        if replay_alive:
             run.save(self.state_dict())
+            what = f"an actor was lost more than actor_restarts={run.config.actor_restarts} times"
+        else:
+            what = "the replay server was lost (it holds the only copy of the replay)"
+        if run.checkpoint_steps == 0 and not (run.out / CHECKPOINT_FILE).exists():
+            return WorkerLostError(
+                f"{what} at {steps:,} environment steps, before the first checkpoint; start again with --out {run.out}"
+            )
+        return WorkerLostError(
+            f"{what} at {steps:,} environment steps; rlnas train --resume {run.out} continues from the last "
+            f"checkpoint ({run.checkpoint_steps:,} steps)"
+        )
+
+    def train(self) -> dict:
+        ray = self.ray
+        try:
+            self._start()
+            return self._train()
+        except ray.exceptions.RayActorError as exc:  # an actor past its restarts, or the replay server
+            raise self._lost() from exc
         finally:
-            run.close()
-            for actor in getattr(self, "actors", []):
+            self.run.close()
+            for actor in self.actors:
                 ray.kill(actor)
-            if getattr(self, "replay", None) is not None:
+            if self.replay is not None:
                 ray.kill(self.replay)
             if self.owns_ray:
                 ray.shutdown()
-        return run.summary()
+
+    def _train(self) -> dict:
+        ray, run, cfg = self.ray, self.run, self.run.config
+        learner = run.learner
+        episode_steps = cfg.envs_per_actor * cfg.horizon
+        row_every = cfg.actors * episode_steps
+        next_row = run.counters["env_steps"] + row_every
+        replay_size = ray.get(self.replay.size.remote())
+        pending: dict = {}  # episode request -> actor index
+        idle = list(range(cfg.actors))  # actors held back by the replay ratio
+        prefetched = None
+        while run.counters["env_steps"] < cfg.total_env_steps and not run.time_is_up():
+            owed = (run.counters["env_steps"] - cfg.learning_starts) // cfg.env_steps_per_update - learner.updates
+            can_learn = owed > 0 and replay_size >= cfg.batch_size
+            # the steps collected or under way may lead the learner's (updates * ratio) by one round at most
+            committed = run.counters["env_steps"] + len(pending) * episode_steps
+            allowed = cfg.learning_starts + learner.updates * cfg.env_steps_per_update + row_every
+            while idle and (committed < allowed or not can_learn):
+                index = idle.pop(0)
+                pending[self._request(index)] = index
+                committed += episode_steps
+            if pending:
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0 if can_learn else 1.0)
+                for ref in ready:
+                    index = pending.pop(ref)
+                    replay_size = min(cfg.replay_capacity, replay_size + self._count(ray.get(ref)))
+                    idle.append(index)
+            if can_learn:
+                beta = cfg.beta(run.counters["env_steps"])
+                if prefetched is None:
+                    prefetched = self.replay.sample.remote(cfg.batch_size, beta)
+                rows, weights, batch = ray.get(prefetched)
+                # arrays from the object store are read-only; torch wants writable ones
+                batch, weights = {k: np.array(v) for k, v in batch.items()}, np.array(weights)
+                prefetched = self.replay.sample.remote(cfg.batch_size, beta) if owed > 1 else None
+                result = learner.update(batch, weights)
+                self.replay.update_priorities.remote(rows, result["td_abs"])
+                run.record_update(result)
+                if learner.updates - run.counters["last_sync"] >= cfg.weight_sync_period:
+                    self.weights_ref = ray.put(learner.actor_weights())
+                    self.weights_version += 1
+                    run.counters["last_sync"] = learner.updates
+            if run.counters["env_steps"] >= next_row:
+                run.write_row(replay_size)
+                next_row = run.counters["env_steps"] + row_every
+                if run.checkpoint_due():
+                    run.save(self.state_dict())
+        # the episodes under way finish and count, so that no pushed data is left uncounted
+        for ref in list(pending):
+            self._count(ray.get(ref))
+        if run.counters["env_steps"] > run.last_row.get("env_steps", -1):
+            run.write_row(ray.get(self.replay.size.remote()))
+        run.save(self.state_dict())
+        summary = run.summary()
+        summary["actor_restarts"] = run.counters["actor_restarts"]
+        return summary

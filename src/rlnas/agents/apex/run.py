@@ -1,4 +1,4 @@
-"""A training run: its folder, metrics, checkpoints and resume; and the in-process executor.
+"""A training run: its folder, metrics, checkpoints and resume, shared by both executors.
 
 The folder of a run (`--out DIR`):
 
@@ -8,33 +8,27 @@ The folder of a run (`--out DIR`):
     tb/             the same metrics for TensorBoard
     run.json        the benchmark, executor and full configuration, for people
 
-The in-process executor is deterministic: its schedule counts environment steps, never time.
-Each round steps every actor once (`envs_per_actor` steps each); after it, the learner makes the
-updates it owes, `(env_steps - learning_starts) // env_steps_per_update - updates`, and the actors'
-shared network copy is refreshed every `weight_sync_period` updates. Checkpoints and the stop are
-taken only where all episodes have ended, so a checkpoint captures the whole state (networks,
-optimizer, replay, random generators, counters) and a resumed run continues bit for bit as the
-uninterrupted run would have. Wall-clock time decides only *when* a checkpoint is written and
-the `--minutes` cap, never what is computed.
+A checkpoint is written every `checkpoint_steps` environment steps and every `checkpoint_minutes`,
+whichever comes first, at the next point where no episode is under way, and at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rlnas.agents.apex.algorithm import Actor, Learner, replay_layout
+from rlnas.agents.apex.algorithm import Learner, replay_layout
 from rlnas.agents.apex.config import ApeXConfig
-from rlnas.agents.apex.replay import PrioritizedReplay
 from rlnas.agents.policy import POLICY_FILE, atomic_torch_save, load_versioned, policy_payload
-from rlnas.agents.qnetwork import QNetwork, QNetworkConfig, pick_device
+from rlnas.agents.qnetwork import QNetworkConfig, pick_device
 from rlnas.benchmarks import Benchmark, load_benchmark
 from rlnas.env import ArchitectureSearchEnv
 from rlnas.errors import CheckpointError, ConfigError
@@ -44,7 +38,14 @@ CHECKPOINT_FORMAT = "rlnas-apex-checkpoint"
 CHECKPOINT_VERSION = 1
 EXECUTORS = ("local", "ray")
 #: Fields a resume may change: limits and where the learner runs, not what it learns.
-RESUMABLE_CHANGES = ("total_env_steps", "checkpoint_minutes", "device", "torch_threads")
+RESUMABLE_CHANGES = (
+    "total_env_steps",
+    "checkpoint_minutes",
+    "checkpoint_steps",
+    "device",
+    "torch_threads",
+    "actor_restarts",
+)
 METRIC_FIELDS = (
     "env_steps",
     "updates",
@@ -52,6 +53,7 @@ METRIC_FIELDS = (
     "wall_seconds",
     "env_steps_per_s",
     "updates_per_s",
+    "steps_per_update",
     "loss",
     "q_mean",
     "grad_norm",
@@ -85,10 +87,28 @@ class RunSpec:
         return cls(values["benchmark"], values["executor"], ApeXConfig.from_dict(values["config"], "the checkpoint"))
 
 
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with `count` intra-op threads (0: leave them), then restore the caller's setting."""
+    previous = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def read_checkpoint(folder: str | Path) -> dict:
-    path = Path(folder) / CHECKPOINT_FILE
+    folder = Path(folder)
+    path = folder / CHECKPOINT_FILE
+    if not folder.is_dir():
+        raise CheckpointError(f"nothing to resume: {folder} does not exist; give the --out folder of an earlier run")
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}; --resume takes the --out folder of an earlier `rlnas train`")
+        raise CheckpointError(
+            f"nothing to resume: {folder} holds no checkpoint (the run was stopped before its first one); "
+            f"start it again with --out {folder}"
+        )
     # The checkpoint holds generator states and replay arrays, so it is a full pickle: load only your own runs.
     state = load_versioned(
         path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "training checkpoint", weights_only=False, fix="start a new run"
@@ -148,15 +168,14 @@ class TrainingRun:
         if self.benchmark.name != spec.benchmark:
             raise ConfigError(f"the benchmark object is {self.benchmark.name}, the run trains on {spec.benchmark}")
         self.data = data
-        if cfg.torch_threads:
-            torch.set_num_threads(cfg.torch_threads)
         self.network_config = QNetworkConfig.for_space(self.benchmark.space, **cfg.network_overrides())
         self.device = pick_device(cfg.device)
         self.learner = Learner(self.network_config, cfg, self.device)
         probe_env = ArchitectureSearchEnv(self.benchmark, **cfg.env_kwargs())
         self.layout = replay_layout(probe_env.observation_space)
         self.counters = {"env_steps": 0, "episodes": 0, "wall_seconds": 0.0, "last_sync": 0}
-        self.started = time.monotonic()
+        self.started = self.last_checkpoint = time.monotonic()
+        self.checkpoint_steps = 0  # env_steps at the last checkpoint
         self._reset_window()
         self.last_row: dict = {}
         self.out.mkdir(parents=True, exist_ok=True)
@@ -215,6 +234,7 @@ class TrainingRun:
             "wall_seconds": round(self.counters["wall_seconds"] + self.elapsed(), 3),
             "env_steps_per_s": (steps - steps0) / seconds,
             "updates_per_s": (updates - updates0) / seconds,
+            "steps_per_update": (steps - self.config.learning_starts) / updates if updates else float("nan"),
             "loss": mean("loss"),
             "q_mean": mean("q_mean"),
             "grad_norm": mean("grad_norm"),
@@ -277,28 +297,32 @@ class TrainingRun:
             "spec": self.spec.to_dict(),
             "counters": counters,
             "learner": self.learner.state_dict(),
-            "torch_rng": torch.get_rng_state(),
             "executor": executor_state,
         }
         atomic_torch_save(state, self.out / CHECKPOINT_FILE)
         self.last_checkpoint = time.monotonic()
+        self.checkpoint_steps = self.counters["env_steps"]
 
     def restore(self) -> dict:
         """Load the learner and counters from the checkpoint; return the executor's part of it."""
         state = self.checkpoint_state
         try:
             self.learner.load_state_dict(state["learner"])
-            torch.set_rng_state(state["torch_rng"])
             self.counters = dict(state["counters"])
         except (KeyError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{self.out / CHECKPOINT_FILE} does not match this configuration ({exc})") from exc
-        self.resumed_from = self.counters["env_steps"]
+        self.resumed_from = self.checkpoint_steps = self.counters["env_steps"]
         self._truncate_metrics(self.resumed_from)
         self._reset_window()
         return state["executor"]
 
     def checkpoint_due(self) -> bool:
-        return time.monotonic() - self.last_checkpoint >= self.config.checkpoint_minutes * 60
+        """Whether `checkpoint_steps` environment steps or `checkpoint_minutes` passed since the last checkpoint."""
+        cfg = self.config
+        return (
+            self.counters["env_steps"] - self.checkpoint_steps >= cfg.checkpoint_steps
+            or time.monotonic() - self.last_checkpoint >= cfg.checkpoint_minutes * 60
+        )
 
     def policy_payload(self) -> dict:
         return policy_payload(
@@ -325,112 +349,3 @@ class TrainingRun:
             "episodes": self.counters["episodes"],
             "last": self.last_row,
         }
-
-
-# ---------------------------------------------------------------------- the in-process executor
-class LocalExecutor:
-    """Actors stepped in turn in this process; deterministic for a given seed."""
-
-    def __init__(self, run: TrainingRun):
-        self.run = run
-        cfg = run.config
-        # the actors share one network copy (CPU), refreshed by the periodic broadcast
-        self.actor_network = QNetwork(run.network_config)
-        self.actors = [Actor(run.benchmark, cfg, i, self.actor_network) for i in range(cfg.actors)]
-        self.replay = PrioritizedReplay(cfg.replay_capacity, cfg.priority_alpha, cfg.priority_epsilon, run.layout)
-        self.sample_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 2]))
-        if run.checkpoint_state is not None:
-            self._load(run.restore())
-        else:
-            self.actor_network.load_state_dict(run.learner.actor_weights())
-
-    def state_dict(self) -> dict:
-        return {
-            "actor_network": self.actor_network.state_dict(),
-            "actors": [actor.state_dict() for actor in self.actors],
-            "replay": self.replay.state_dict(),
-            "sample_rng": self.sample_rng.bit_generator.state,
-        }
-
-    def _load(self, state: dict) -> None:
-        if "actors" not in state:
-            raise CheckpointError("the checkpoint was written by another executor; resume with that one")
-        self.actor_network.load_state_dict(state["actor_network"])
-        for actor, actor_state in zip(self.actors, state["actors"], strict=True):
-            actor.load_state_dict(actor_state)
-        self.replay.load_state_dict(state["replay"])
-        self.sample_rng.bit_generator.state = state["sample_rng"]
-
-    def learn(self) -> None:
-        """The updates the learner owes at the current step count (the replay ratio)."""
-        run, cfg, learner = self.run, self.run.config, self.run.learner
-        owed = (run.counters["env_steps"] - cfg.learning_starts) // cfg.env_steps_per_update - learner.updates
-        while owed > 0 and len(self.replay) >= cfg.batch_size:
-            beta = cfg.beta(run.counters["env_steps"])
-            rows, weights, batch = self.replay.sample(cfg.batch_size, beta, self.sample_rng)
-            result = learner.update(batch, weights)
-            self.replay.update_priorities(rows, result["td_abs"])
-            run.record_update(result)
-            owed -= 1
-            if learner.updates - run.counters["last_sync"] >= cfg.weight_sync_period:
-                self.actor_network.load_state_dict(learner.actor_weights())
-                run.counters["last_sync"] = learner.updates
-
-    def train(self) -> dict:
-        run, cfg = self.run, self.run.config
-        run.last_checkpoint = time.monotonic()
-        steps_per_round = cfg.actors * cfg.envs_per_actor
-        try:
-            while run.counters["env_steps"] < cfg.total_env_steps and not run.time_is_up():
-                while True:  # one round of episodes, step by step
-                    for actor in self.actors:
-                        out = actor.step()
-                        if out is not None:
-                            transitions, priorities, stats = out
-                            self.replay.add(transitions, priorities)
-                            run.record_episodes(stats)
-                    run.counters["env_steps"] += steps_per_round
-                    self.learn()
-                    if self.actors[0].t is None:
-                        break
-                run.write_row(len(self.replay))
-                if run.checkpoint_due():
-                    run.save(self.state_dict())
-            run.save(self.state_dict())
-        finally:
-            run.close()
-        return run.summary()
-
-
-def train(
-    spec: RunSpec,
-    out: str | Path,
-    *,
-    resume: bool = False,
-    minutes: float | None = None,
-    data: str | Path | None = None,
-    address: str | None = None,
-    progress: Callable[[dict], None] | None = None,
-    tensorboard: bool = True,
-    benchmark: Benchmark | None = None,
-) -> dict:
-    """Train (or resume, with `resume=True` and `spec` None or compatible) an Ape-X agent into `out`."""
-    if address is not None and spec is not None and spec.executor != "ray":
-        raise ConfigError("--address joins a Ray cluster; use it with --executor ray")
-    run = TrainingRun(
-        spec,
-        out,
-        resume=resume,
-        minutes=minutes,
-        data=data,
-        progress=progress,
-        tensorboard=tensorboard,
-        benchmark=benchmark,
-    )
-    if run.spec.executor == "ray":
-        from rlnas.agents.apex.ray_executor import RayExecutor
-
-        return RayExecutor(run, address=address).train()
-    if address is not None:
-        raise ConfigError("--address joins a Ray cluster; use it with --executor ray")
-    return LocalExecutor(run).train()
