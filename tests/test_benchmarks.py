@@ -93,7 +93,7 @@ def test_nb201_all_three_datasets_load():
 def test_unknown_benchmark_and_dataset_are_one_line_errors():
     with pytest.raises(RlnasError, match="unknown benchmark 'nb999'"):
         load_benchmark("nb999")
-    with pytest.raises(DataError, match="unknown NB201 dataset"):
+    with pytest.raises(RlnasError, match="unknown benchmark 'nb201-mnist'; choose one of nb201-cifar10, "):
         load_benchmark("nb201-mnist")
 
 

