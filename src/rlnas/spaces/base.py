@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import Protocol
 
 import numpy as np
@@ -28,6 +28,10 @@ class SearchSpace(Protocol):
 
     def sample(self, rng: np.random.Generator) -> Cell:
         """A random valid, pruned cell: the space's default sampler."""
+        ...
+
+    def identity(self, cell: Cell) -> Hashable:
+        """Equal for two pruned valid cells iff they are the same architecture; what de-duplicates queries."""
         ...
 
     def neighbours(self, cell: Cell) -> list[Cell]:

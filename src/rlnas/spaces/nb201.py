@@ -11,7 +11,7 @@ so that every one of the 15,625 strings has its own cell and the conversion is l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +56,10 @@ class NB201Space:
 
     def sample(self, rng: np.random.Generator) -> Cell:
         return nb201_string_to_cell("".join(str(int(o)) for o in rng.integers(0, len(NB201_OPS), size=6)))
+
+    def identity(self, cell: Cell) -> Hashable:
+        """`Cell.key`: distinct for all 15,625 NB201 cells."""
+        return cell.key
 
     def edits(self, cell: Cell) -> Iterator[tuple[int, Cell]]:
         ops, num_ops = cell.ops, len(NB201_OPS)
