@@ -244,7 +244,7 @@ def _space(space: str | SearchSpace | None) -> SearchSpace | None:
 def _refuse_wrong_case(name: str) -> None:
     """A registered name or prefix typed in another case is a mistake, not a module or entry point."""
     for known in (*BUILTINS, *_entry_point_names()):
-        if name.lower() == known.lower():
+        if name.lower() == known.lower() and name != known:
             raise RlnasError(f"unknown benchmark {name!r}; names are case-sensitive: did you mean {known!r}?")
     for prefix in PREFIXES:
         if name.lower().startswith(prefix) and not name.startswith(prefix):
