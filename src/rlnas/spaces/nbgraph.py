@@ -9,12 +9,12 @@ each node and an edge from every leaf to the output. The conversion is lossless 
 
 The package counts architectures up to its own equivalence, `Arch.valid_hash`: isomorphic graphs
 (siblings in another order) and placements of `skip` layers that it treats as the same network
-(a skip moved to the front of the chain it starts, a skip leaf reading the input). Of the
-24 x 9^4 (link, ops) choices, the 157,440 that are not all-skip fall into 35,895 isomorphism
-classes and 26,206 package classes, exactly the table's entries (measured in docs/benchmarks.md).
-This space's cells are those classes: `validate` maps any form to the class's canonical cell (the
-table entry, decoded), much as pruning maps an NB101 cell to the cell it computes, and `identity`
-is the package's table key. The all-skip architectures have no entry and are outside the space.
+(a skip moved to the front of the chain it starts, a skip leaf reading the input). It never splits
+an isomorphism class, and its 26,206 classes (2,021 with the proteins ops) are exactly the table's
+entries; docs/benchmarks.md has the counts. This space's cells are those classes: `validate` maps
+any form to the class's canonical cell (the table entry, decoded), much as pruning maps an NB101
+cell to the cell it computes, and `identity` is the package's table key. The all-skip
+architectures have no entry and are outside the space.
 
 Edits, laid out like `NB201Space`'s op-change block and then the input changes:
 
