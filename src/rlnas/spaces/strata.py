@@ -33,7 +33,6 @@ import itertools
 import json
 import math
 import os
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -42,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from rlnas.cells import INPUT, OUTPUT, Cell
+from rlnas.cells.cell import bits
 from rlnas.data import cache_dir
 from rlnas.errors import InvalidCellError
 
@@ -130,6 +130,8 @@ class _Choice:
         self.cumulative = list(itertools.accumulate(weights))
 
     def draw(self, rng: np.random.Generator):
+        if len(self.options) == 1:  # a forced choice consumes no random number
+            return self.options[0]
         return self.options[bisect.bisect_right(self.cumulative, rng.random() * self.cumulative[-1])]
 
 
@@ -195,6 +197,16 @@ class FixedDags:
         for state in placed_all:
             self.fixed = _add(self.fixed, _mul(self.tails[state], self._bipartite(state, None)))
         self._choices: dict[tuple, _Choice] = {}
+        self._drawers: dict[tuple, _LayerEdges] = {}
+        # the permutation that draws use: orbit 0 is the input, then the cycles on consecutive vertices
+        # in cycle order, then the output
+        self.members: list[list[int]] = [[0]]
+        start = 1
+        for length in cycles:
+            self.members.append(list(range(start, start + length)))
+            start += length
+        self.members.append([start])
+        self.orbit_size = [len(m) for m in self.members]
 
     def _columns(self, state: State) -> tuple[Orbits, Orbits]:
         placed, newest, output_newest = state
@@ -243,6 +255,61 @@ class FixedDags:
                         weights.append(weight)
             self._choices[key] = _Choice(options, weights)
         return self._choices[key]
+
+    def draw(self, edges: int, rng: np.random.Generator) -> list[int]:
+        """A uniform DAG with `edges` edges among those `members`' permutation fixes: out-neighbour bitmasks."""
+        steps = self.draw_layers(edges, rng)
+        pools = {s: [o for o in range(1, len(self.members) - 1) if self.orbit_size[o] == s] for s in self.sizes}
+        layers = [[0]]
+        for layer, _, _ in steps[1:]:
+            layers.append([o for s, n in zip(self.sizes, layer, strict=True) for o in _take(rng, pools[s], n)])
+        layers.append([len(self.members) - 1])
+        succ = [0] * (self.members[-1][0] + 1)
+        for depth, (layer, state, spent) in enumerate(steps):
+            self._join(layers[depth], layers[depth + 1 :], self._drawer(layer, state), spent, succ, rng)
+        return succ
+
+    def _drawer(self, layer: tuple[int, ...] | None, state: State) -> _LayerEdges:
+        key = (layer, state)
+        if key not in self._drawers:
+            rows = ((1, 1),) if layer is None else _orbits(self.sizes, layer)
+            must, free = self._columns(state)
+            columns = sorted(
+                [(b, True) for b, c in must for _ in range(c)] + [(b, False) for b, c in free for _ in range(c)]
+            )
+            self._drawers[key] = _LayerEdges(rows, tuple(columns), self.degree)
+        return self._drawers[key]
+
+    def _join(
+        self,
+        layer: list[int],
+        later: list[list[int]],
+        drawer: _LayerEdges,
+        edges: int,
+        succ: list[int],
+        rng: np.random.Generator,
+    ) -> None:
+        """Draw the edge orbits from one layer's orbits to the later layers' (the next layer's need an in-edge)."""
+        size, members = self.orbit_size, self.members
+        columns = sorted(
+            ((o, d == 0) for d, orbits in enumerate(later) for o in orbits), key=lambda c: (size[c[0]], c[1])
+        )
+        pending = {s: [o for o in layer if size[o] == s] for s, _ in drawer.rows}  # rows without an out-edge yet
+        joined: dict[int, list[int]] = {s: [] for s, _ in drawer.rows}
+        for (column, _), (new, old, spent) in zip(columns, drawer.draw(edges, rng), strict=True):
+            hits = []
+            for (s, _), n, o in zip(drawer.rows, new, old, strict=True):
+                fresh = _take(rng, pending[s], n)
+                hits += fresh + _take(rng, joined[s].copy(), o)
+                joined[s] += fresh
+            b = size[column]
+            split = _splits(tuple(_hit_poly(size[h], b, self.degree) for h in hits), spent)
+            for h, used in zip(hits, split.draw(rng), strict=True):
+                a = size[h]
+                period = math.lcm(a, b)
+                for shift in _take(rng, list(range(math.gcd(a, b))), used // period):
+                    for x in range(period):  # edge orbit `shift`: (h[x], column[x + shift]) for all x
+                        succ[members[h][x % a]] |= 1 << members[column][(x + shift) % b]
 
 
 # ------------------------------------------------------------------ drawing one layer's edge orbits
@@ -367,71 +434,25 @@ class StratifiedSampler:
         return self._draw_fixed(vertices, cycles, edges, rng)
 
     def _draw_fixed(self, vertices: int, cycles: tuple[int, ...], edges: int, rng: np.random.Generator) -> Cell:
-        """A uniform DAG with `edges` edges fixed by the permutation whose cycles are consecutive vertices."""
+        """A uniform DAG with `edges` edges among those fixed by a permutation of this cycle type, with ops
+        constant on each cycle."""
         dags = self._dags.get((vertices, cycles))
         if dags is None:
             dags = self._dags[vertices, cycles] = FixedDags(cycles, self.max_edges)
-        members: list[list[int]] = [[0]]  # orbit -> its vertices in cycle order; orbit 0 is the input
-        for length in cycles:
-            start = sum(len(m) for m in members)
-            members.append(list(range(start, start + length)))
-        members.append([vertices - 1])
-        pools = {s: [o for o in range(1, len(cycles) + 1) if len(members[o]) == s] for s in dags.sizes}
-
-        steps = dags.draw_layers(edges, rng)
-        layers = [
-            [0],
-            *(
-                [o for s, n in zip(dags.sizes, layer, strict=True) for o in _take(rng, pools[s], n)]
-                for layer, _, _ in steps[1:]
-            ),
-            [len(members) - 1],
-        ]
-        succ = [0] * vertices  # bit j of succ[i]: edge i -> j
-        for depth, (_, _, spent) in enumerate(steps):
-            after = [(o, d == depth + 1) for d in range(depth + 1, len(layers)) for o in layers[d]]
-            after.sort(key=lambda column: (len(members[column[0]]), column[1]))
-            self._join_layer(members, layers[depth], after, spent, succ, rng)
-
+        succ = dags.draw(edges, rng)
         labels = [INPUT] + [0] * (vertices - 2) + [OUTPUT]
-        for orbit, op in zip(members[1:-1], rng.integers(0, self.num_ops, size=len(cycles)), strict=True):
+        for orbit, op in zip(dags.members[1:-1], rng.integers(0, self.num_ops, size=len(cycles)), strict=True):
             for v in orbit:
                 labels[v] = int(op)
         return _upper_triangular(succ, labels)
 
-    def _join_layer(
-        self,
-        members: list[list[int]],
-        layer: list[int],
-        after: list[tuple[int, bool]],
-        edges: int,
-        succ: list[int],
-        rng: np.random.Generator,
-    ) -> None:
-        """Draw the edge orbits from a layer's orbits to the later orbits (`must`: the next layer's)."""
-        size = [len(m) for m in members]
-        rows: Orbits = tuple(sorted(Counter(size[o] for o in layer).items()))
-        drawer = _layer_edges(rows, tuple((size[o], must) for o, must in after), self.max_edges)
-        pending = {s: [o for o in layer if size[o] == s] for s, _ in rows}  # rows without an out-edge yet
-        joined: dict[int, list[int]] = {s: [] for s, _ in rows}
-        for (column, _), (new, old, spent) in zip(after, drawer.draw(edges, rng), strict=True):
-            hits = []
-            for (s, _), n, o in zip(rows, new, old, strict=True):
-                fresh = _take(rng, pending[s], n)
-                hits += fresh + _take(rng, joined[s].copy(), o)
-                joined[s] += fresh
-            b = size[column]
-            split = _splits(tuple(_hit_poly(size[h], b, self.max_edges) for h in hits), spent)
-            for h, used in zip(hits, split.draw(rng), strict=True):
-                a = size[h]
-                period = math.lcm(a, b)
-                for shift in _take(rng, list(range(math.gcd(a, b))), used // period):
-                    for x in range(period):  # edge orbit `shift`: (h[x], column[x + shift]) for all x
-                        succ[members[h][x % a]] |= 1 << members[column][(x + shift) % b]
-
 
 def _take(rng: np.random.Generator, pool: list[int], k: int) -> list[int]:
-    """Remove k uniformly random items from `pool` and return them."""
+    """Remove a uniformly random k-subset from `pool` and return it (in no meaningful order)."""
+    if k == len(pool):
+        taken = pool.copy()
+        pool.clear()
+        return taken
     return [pool.pop(int(rng.random() * len(pool))) for _ in range(k)]
 
 
@@ -458,20 +479,21 @@ def _upper_triangular(succ: list[int], labels: list[int]) -> Cell:
     n = len(succ)
     indegree = [0] * n
     for row in succ:
-        for j in range(n):
-            indegree[j] += row >> j & 1
-    order, ready = [], [v for v in range(n) if indegree[v] == 0]
+        for j in bits(row):
+            indegree[j] += 1
+    order, ready = [], [0]
     while ready:
         v = min(ready)
         ready.remove(v)
         order.append(v)
-        for j in range(n):
-            if succ[v] >> j & 1:
-                indegree[j] -= 1
-                if indegree[j] == 0:
-                    ready.append(j)
-    position = {v: i for i, v in enumerate(order)}
-    rows = tuple(sum(1 << position[j] for j in range(n) if succ[v] >> j & 1) for v in order)
+        for j in bits(succ[v]):
+            indegree[j] -= 1
+            if not indegree[j]:
+                ready.append(j)
+    position = [0] * n
+    for i, v in enumerate(order):
+        position[v] = i
+    rows = tuple(sum(1 << position[j] for j in bits(succ[v])) for v in order)
     return Cell(rows, tuple(labels[v] for v in order))
 
 
