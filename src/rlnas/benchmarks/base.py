@@ -57,8 +57,9 @@ class Benchmark(ABC):
         raise RlnasError(f"{self.name} has no table of every architecture's score; use a tabular benchmark")
 
     def identity(self, cell: Cell) -> object:
-        """What makes two cells the same architecture here: the cell's isomorphism-invariant key."""
-        return cell.key
+        """What makes two cells the same architecture here: the space's identity (isomorphism, or
+        the benchmark's own equivalence where the space has one, as NAS-Bench-Graph does)."""
+        return self.space.identity(cell)
 
     def session(self, budget: int | None = None, rng: np.random.Generator | None = None) -> QuerySession:
         return QuerySession(self, budget, rng)

@@ -5,6 +5,7 @@ The header is `arch,<metric>[,more metrics]`. `arch` is the space's canonical te
 nb201, `{"matrix": [[...]], "ops": [...]}` for nb101 (quoted, as CSV quotes any field with commas).
 The first metric is maximised; the others are reported. The table is taken as all the user has,
 so its best row is the best possible score, and a cell missing from it cannot be looked up.
+Rows are matched by the space's identity: a row is found under any form of its architecture.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class CSVBenchmark(Benchmark):
                     if not any(field.strip() for field in fields):
                         continue
                     cell, numbers = self._parse_row(path, line, fields, names)
-                    key = cell.key
+                    key = space.identity(cell)
                     if key in row_of_key:
                         first = line_of_row[row_of_key[key]]
                         raise DataError(f"{path}, line {line}: the same architecture as line {first}; keep one row")
@@ -92,7 +93,7 @@ class CSVBenchmark(Benchmark):
         return cell, numbers
 
     def lookup(self, pruned: Cell, rng: np.random.Generator | None) -> Evaluation:
-        row = self._row_of_key.get(pruned.key)
+        row = self._row_of_key.get(self.space.identity(pruned))
         if row is None:
             raise DataError(
                 f"{self.space.to_text(pruned)} is not in {self.name.removeprefix('csv:')} "

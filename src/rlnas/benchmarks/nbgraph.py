@@ -63,9 +63,6 @@ class NBGraphBenchmark(Benchmark):
         metrics = {name: float(values[row]) for name, values in self._values.items()}
         return Evaluation(self.space.cell_of_class(row), str(self._keys[row]), metrics[self.metric], metrics)
 
-    def identity(self, cell: Cell) -> object:
-        return self.space.identity(cell)
-
     def all_scores(self) -> np.ndarray:
         return self._values[self.metric]
 
