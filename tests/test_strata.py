@@ -263,6 +263,33 @@ def test_drawing_only_identity_fixed_dags_would_fail_the_uniformity_check(small_
     assert _chi_square_z(seen, every, draws) > 10
 
 
+def _automorphisms(edges: set[tuple[int, int]], ops: tuple[int, ...]) -> int:
+    """How many interior relabellings map a labelled DAG onto itself (brute force)."""
+    n = len(ops)
+    return sum(
+        {(p[i], p[j]) for i, j in edges} == edges and all(ops[p[v]] == ops[v] for v in range(n))
+        for p in _relabellings(n)
+    )
+
+
+def test_symmetric_cells_are_drawn_as_often_as_asymmetric_ones_on_six_vertices():
+    """On 6 vertices (cycle types (2, 2) and (4,) with gcd > 1 between orbits), the share of draws with
+    each automorphism count matches the share of unique cells with it; labelled-uniform draws would
+    undersample a cell with |Aut| = a by a factor a."""
+    space = (2, 6, 8)
+    classes = brute_force_classes(*space)
+    by_symmetry = Counter()
+    for forms in classes.values():
+        for edges, ops in forms:
+            by_symmetry[_automorphisms(set(edges), ops)] += 1
+    sampler = count_classes(*space)
+    rng = np.random.default_rng(2)
+    draws = 20_000
+    seen = Counter(_automorphisms(set(_edge_set(c)), c.ops) for c in (sampler.sample(rng) for _ in range(draws)))
+    assert len(by_symmetry) > 3
+    assert abs(_chi_square_z(seen, by_symmetry, draws)) < 4
+
+
 @pytest.mark.parametrize(("num_ops", "max_vertices", "max_edges"), [(4, 7, 9), (2, 7, 9), (1, 6, 7), (5, 9, 12)])
 def test_strata_and_ops_of_draws_match_the_exact_counts(num_ops, max_vertices, max_edges):
     space = DAGSpace("custom", tuple(f"op{k}" for k in range(num_ops)), max_vertices, max_edges)

@@ -385,11 +385,6 @@ class _LayerEdges:
         return self._choices[key]
 
 
-@cache
-def _layer_edges(rows: Orbits, columns: tuple[tuple[int, bool], ...], degree: int) -> _LayerEdges:
-    return _LayerEdges(rows, columns, degree)
-
-
 # ------------------------------------------------------------------ the sampler
 
 
