@@ -121,6 +121,19 @@ def test_arch_offers_the_cell_interface_and_json_round_trips():
         from_json({"rows": [1 << 9], "ops": [INPUT, OUTPUT]})
 
 
+def test_darts_cells_are_the_generic_conversion_of_their_edge_cells():
+    rng = np.random.default_rng(2)
+    for _ in range(100):
+        for pairs in DARTS_SPACE.pairs(DARTS_SPACE.sample_genotype(rng)):
+            edges = tuple((src, 2 + e // 2, op) for e, (src, op) in enumerate(pairs))
+            edge_cell = EdgeCell(6, edges, (2, 3, 4, 5), num_inputs=2)
+            cell = pairs_to_cell(pairs)
+            assert cell == edges_to_nodes(edge_cell) and nodes_to_edges(cell) == edge_cell
+            assert cell.num_vertices == 15 and cell.prune() is cell
+    with pytest.raises(InvalidCellError, match="not a DARTS cell"):
+        DARTS_SPACE.validate(Arch((two_input_cell(), cell)))
+
+
 # ---------------------------------------------------------------- size and identity
 def all_cells(num_ops: int):
     for w in _all_wirings():

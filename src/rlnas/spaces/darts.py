@@ -46,7 +46,8 @@ from functools import cache, lru_cache
 
 import numpy as np
 
-from rlnas.cells import Arch, Cell, EdgeCell, edges_to_nodes, nodes_to_edges
+from rlnas.cells import INPUT, INPUT2, OUTPUT, SUM, Arch, Cell
+from rlnas.cells.cell import bits
 from rlnas.errors import InvalidCellError
 from rlnas.spaces.base import uniform_neighbour
 
@@ -93,28 +94,65 @@ def normalize_pairs(pairs: Sequence[Sequence[int]], num_ops: int | None = len(DA
     return tuple(out)
 
 
+#: Vertex of each node in the converted layout (inputs 0 and 1, then per node two op vertices and its sum vertex).
+_NODE_VERTEX = (0, 1, *(4 + 3 * i for i in range(len(NODES))))
+_OUTPUT_VERTEX = 3 * len(NODES) + 2
+_OPS_OF_LAYOUT = (INPUT, INPUT2, *(SUM if v % 3 == 1 else None for v in range(2, _OUTPUT_VERTEX)), OUTPUT)
+
+
 def pairs_to_cell(pairs: Pairs) -> Cell:
-    """The ops-on-nodes cell of normalized pairs (all four nodes feed the output)."""
-    edges = tuple((src, node, op) for node, (a, b) in zip(NODES, _by_node(pairs), strict=True) for src, op in (a, b))
-    return edges_to_nodes(EdgeCell(NODES[-1] + 1, edges, NODES, num_inputs=2))
+    """The ops-on-nodes cell of normalized pairs: `edges_to_nodes` of the DARTS edge cell, built directly."""
+    rows = [0] * (_OUTPUT_VERTEX + 1)
+    ops = list(_OPS_OF_LAYOUT)
+    for e, (src, op) in enumerate(pairs):
+        vertex, node_vertex = 2 + 3 * (e // 2) + (e & 1), _NODE_VERTEX[2 + e // 2]
+        rows[_NODE_VERTEX[src]] |= 1 << vertex
+        rows[vertex] = 1 << node_vertex
+        rows[node_vertex] = 1 << _OUTPUT_VERTEX
+        ops[vertex] = op
+    cell = Cell(tuple(rows), tuple(ops))
+    if all(pairs[e][0] < pairs[e + 1][0] for e in range(0, NUM_EDGES, 2)):  # normalized: its own decoding
+        _remember(cell.rows, cell.ops, pairs)
+    return cell
+
+
+#: Decoded cells by exact form: edits, samplers and look-ups decode what they built, for free.
+_DECODED: dict[tuple[tuple[int, ...], tuple[int, ...]], Pairs] = {}
+
+
+def _remember(rows: tuple[int, ...], ops: tuple[int, ...], pairs: Pairs) -> None:
+    if len(_DECODED) >= 1 << 17:
+        _DECODED.clear()
+    _DECODED[rows, ops] = pairs
 
 
 def cell_to_pairs(cell: Cell) -> Pairs:
     """Invert `pairs_to_cell`; raise InvalidCellError for a cell that is not a converted DARTS cell."""
-    return _cell_to_pairs(cell.rows, cell.ops)
+    pairs = _DECODED.get((cell.rows, cell.ops))
+    return pairs if pairs is not None else _decode(cell.rows, cell.ops)
 
 
-@lru_cache(maxsize=1 << 16)
-def _cell_to_pairs(rows: tuple[int, ...], ops: tuple[int, ...]) -> Pairs:
-    cell = Cell(rows, ops)
-    edge_cell = nodes_to_edges(cell)
-    if edge_cell.num_inputs != 2 or edge_cell.num_nodes != NODES[-1] + 1 or edge_cell.output_nodes != NODES:
-        raise InvalidCellError("not a DARTS cell: it needs inputs 0 and 1, nodes 2..5, and all of 2..5 as outputs")
-    if len(edge_cell.edges) != NUM_EDGES or [dst for _, dst, _ in edge_cell.edges] != [n for n in NODES for _ in "ab"]:
-        raise InvalidCellError("not a DARTS cell: every node 2..5 needs exactly two incoming edges")
-    pairs = normalize_pairs([(src, op) for src, _, op in edge_cell.edges], num_ops=None)
-    if pairs_to_cell(pairs) != cell:
-        raise InvalidCellError("not a DARTS cell in the converted layout (see rlnas.cells.conversion)")
+def _decode(rows: tuple[int, ...], ops: tuple[int, ...]) -> Pairs:
+    layout = InvalidCellError("not a DARTS cell: 2 inputs, per node 2..5 two op vertices and a sum vertex, an output")
+    if len(ops) != _OUTPUT_VERTEX + 1:
+        raise layout
+    source_of: dict[int, int] = {}
+    for u, row in enumerate(rows):
+        for v in bits(row):
+            if v < _OUTPUT_VERTEX and v % 3 != 1:  # an op vertex
+                if v in source_of:
+                    raise layout
+                source_of[v] = u
+    node_of_vertex = {v: node for node, v in enumerate(_NODE_VERTEX)}
+    try:
+        found = [
+            (node_of_vertex[source_of[2 + 3 * (e // 2) + (e & 1)]], ops[2 + 3 * (e // 2) + (e & 1)]) for e in range(8)
+        ]
+    except KeyError:
+        raise layout from None
+    pairs = normalize_pairs(found, num_ops=None)
+    if pairs_to_cell(pairs) != Cell(rows, ops):
+        raise layout
     return pairs
 
 
