@@ -125,7 +125,14 @@ def measure(args: argparse.Namespace, cold: dict, warm: dict, cache_bytes: int) 
         "op_frequency": {space.op_names[o]: ops[o] / total_ops for o in range(args.ops)},
         "op_frequency_expected": 1 / args.ops,
         "strata": [
-            {"vertices": v, "edges": e, "exact": exact[v, e], "drawn": strata[v, e] / args.draws} for v, e in keys
+            {
+                "vertices": v,
+                "edges": e,
+                "exact": exact[v, e],
+                "drawn": strata[v, e] / args.draws,
+                "rejection_drawn": rejected[v, e] / args.rejection_draws,
+            }
+            for v, e in keys
         ],
         "total_variation": tv,
         "total_variation_of_exact_multinomial_draws": {
@@ -155,16 +162,26 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [s for s in result["strata"] if s["exact"] >= 1e-4]
+    rows = [s for s in result["strata"] if max(s["exact"], s["rejection_drawn"]) >= 1e-4]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [4, 1]})
     x = np.arange(len(rows))
     left.bar(x, [s["exact"] for s in rows], color="#bbb", label="exact (class counts)")
     left.plot(x, [s["drawn"] for s in rows], "o", ms=3, color="C0", label=f"{result['draws']:,} draws")
+    rejection = result["rejection_sampler"]
+    left.plot(
+        x,
+        [s["rejection_drawn"] for s in rows],
+        "x",
+        ms=3,
+        color="C3",
+        label=f"rejection sampler, {rejection['draws']:,} draws (TV {rejection['total_variation']:.2f})",
+    )
+    left.set_yscale("log")
     left.set_xticks(x, [f"{s['vertices']},{s['edges']}" for s in rows], rotation=90, fontsize=6)
-    left.set_xlabel("(vertices, edges), strata with probability >= 1e-4")
+    left.set_xlabel("(vertices, edges): strata with probability >= 1e-4 under either sampler")
     left.set_ylabel("probability")
-    left.set_title(f"TV {result['total_variation']:.4f}")
-    left.legend()
+    left.set_title(f"uniform sampler: TV {result['total_variation']:.4f} to the exact counts")
+    left.legend(fontsize=7)
     names = list(result["op_frequency"])
     right.bar(names, list(result["op_frequency"].values()), color="C0")
     right.axhline(result["op_frequency_expected"], color="k", lw=1, ls="--")
