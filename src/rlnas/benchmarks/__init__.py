@@ -142,6 +142,23 @@ def _check_csv(spec: BenchmarkSpec) -> None:
     read_header(Path(spec.argument))
 
 
+# ---------------------------------------------------------------- train:DATASET
+def _load_training(spec: BenchmarkSpec) -> Benchmark:
+    from rlnas.benchmarks.training import TrainingBenchmark
+
+    _check_training(spec)
+    return TrainingBenchmark(spec.argument, spec.space or SPACES["nb101"])
+
+
+def _check_training(spec: BenchmarkSpec) -> None:
+    from rlnas.datasets import check_dataset
+    from rlnas.models import has_builder
+
+    if spec.space is not None and not has_builder(spec.space):
+        raise RlnasError(f"train: builds nb101 and nb201 networks, not {spec.space.name}: pass --space nb101 or nb201")
+    check_dataset(spec.argument)
+
+
 NB201_DATASETS = ("cifar10", "cifar100", "imagenet")
 NBGRAPH_DATASETS = ("cora", "citeseer", "pubmed", "cs", "physics", "photo", "computers", "arxiv", "proteins")
 
@@ -160,6 +177,14 @@ PREFIXES: dict[str, BenchmarkKind] = {
         "a table of your own: csv:PATH --space NAME, header arch,<metric maximised>[,more metrics]",
         _load_csv,
         _check_csv,
+        lambda spec: "",
+        takes_space=True,
+    ),
+    "train:": BenchmarkKind(
+        "train each child on real data: train:digits, train:mnist-5k, train:fashion-mnist, train:FOLDER, "
+        "train:FILE.npz (--space nb101 or nb201)",
+        _load_training,
+        _check_training,
         lambda spec: "",
         takes_space=True,
     ),

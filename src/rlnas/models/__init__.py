@@ -54,6 +54,10 @@ def build_model(space: SearchSpace, cell: Cell, macro: Macro = Macro()) -> nn.Mo
     return builder.build(space.validate(cell), width, depth, macro.in_channels, macro.num_classes)
 
 
+def has_builder(space: SearchSpace) -> bool:
+    return space.name in _BUILDERS
+
+
 def parameter_count(space: SearchSpace, cell: Cell, macro: Macro = Macro()) -> int:
     """Trainable parameters of the network, counted on the meta device (no memory, no initialisation)."""
     with torch.device("meta"):
@@ -65,4 +69,4 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["Macro", "build_model", "count_parameters", "parameter_count"]
+__all__ = ["Macro", "build_model", "count_parameters", "has_builder", "parameter_count"]
