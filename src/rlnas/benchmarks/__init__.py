@@ -159,6 +159,41 @@ def _check_training(spec: BenchmarkSpec) -> None:
     check_dataset(spec.argument)
 
 
+# ---------------------------------------------------------------- NAS-Bench-301 (the DARTS space)
+def _load_nb301_distilled(spec: BenchmarkSpec) -> Benchmark:
+    from rlnas.benchmarks.nb301 import NB301DistilledBenchmark
+
+    return NB301DistilledBenchmark(spec.repeat)
+
+
+def _check_nb301_distilled(spec: BenchmarkSpec) -> None:
+    from importlib import resources
+
+    if not (resources.files(__name__) / "nb301_distilled.npz").is_file():
+        raise DataError(
+            "the distilled NB301 model is missing: reinstall rlnas, or python -m rlnas.benchmarks.nb301 --refit"
+        )
+
+
+def _load_nb301(spec: BenchmarkSpec) -> Benchmark:
+    from rlnas.benchmarks.nb301 import NB301Benchmark
+
+    _check_nb301(spec)
+    return NB301Benchmark(Path(spec.argument).expanduser(), spec.repeat)
+
+
+def _check_nb301(spec: BenchmarkSpec) -> None:
+    if not spec.argument:
+        raise RlnasError("nb301: needs the folder of NB301's official models, e.g. nb301:~/nb_models_1.0")
+    folder = Path(spec.argument).expanduser()
+    for sub in ("xgb_v1.0", "lgb_runtime_v1.0"):
+        if not (folder / sub).is_dir():
+            raise DataError(f"{folder / sub} is missing: nb301:DIR takes NB301 v1.0's nb_models_1.0 folder")
+    for package in ("xgboost", "lightgbm"):
+        if importlib.util.find_spec(package) is None:
+            raise DataError(f"nb301:DIR needs {package}: pip install 'rlnas[nb301]'")
+
+
 NB201_DATASETS = ("cifar10", "cifar100", "imagenet")
 NBGRAPH_DATASETS = ("cora", "citeseer", "pubmed", "cs", "physics", "photo", "computers", "arxiv", "proteins")
 
@@ -171,8 +206,22 @@ BUILTINS: dict[str, BenchmarkKind] = {
     ),
     **{f"nb201-{d}": _nb201(d) for d in NB201_DATASETS},
     **{f"nbgraph-{d}": _nbgraph(d) for d in NBGRAPH_DATASETS},
+    "nb301-distilled": BenchmarkKind(
+        "DARTS space: rlnas's DISTILLED model of the official NAS-Bench-301 surrogate's predictions "
+        "(fitted to 500 of them; not NAS-Bench-301 results)",
+        _load_nb301_distilled,
+        _check_nb301_distilled,
+        _missing(_check_nb301_distilled),
+    ),
 }
 PREFIXES: dict[str, BenchmarkKind] = {
+    "nb301:": BenchmarkKind(
+        "the official NAS-Bench-301 v1.0 surrogate (DARTS space): nb301:DIR, DIR = nb_models_1.0 "
+        "(pip install 'rlnas[nb301]')",
+        _load_nb301,
+        _check_nb301,
+        lambda spec: "",
+    ),
     "csv:": BenchmarkKind(
         "a table of your own: csv:PATH --space NAME, header arch,<metric maximised>[,more metrics]",
         _load_csv,

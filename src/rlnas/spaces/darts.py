@@ -374,6 +374,17 @@ class DARTSSpace:
     def cell_from_names(self, matrix: list[list[int]], op_names: list[str]) -> Arch:
         raise InvalidCellError("give DARTS architectures as --genotype (a Genotype(...) string, NASLib pairs or JSON)")
 
+    def to_text(self, arch: Arch) -> str:
+        """The DARTS Genotype string (the canonical text form, as `rlnas query` prints it)."""
+        return to_genotype(arch)
+
+    def from_text(self, text: str) -> Arch:
+        """A Genotype string, NASLib pairs or a NAS-Bench-301 ConfigSpace JSON object."""
+        arch = parse_arch(text)
+        if len(self.op_names) != len(DARTS_OPS):
+            self.pairs(arch)
+        return arch
+
     def describe(self, arch: Arch) -> dict:
         return {
             "genotype": to_genotype(arch),
