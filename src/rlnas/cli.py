@@ -104,6 +104,10 @@ def query(
         typer.Option(help='NB101 op names as JSON, e.g. \'["input","conv3x3-bn-relu","output"]\'.'),
     ] = None,
     arch: Annotated[str | None, typer.Option(help="NB201 cell: 6 op indices, one per edge, e.g. 123040.")] = None,
+    genotype: Annotated[
+        str | None,
+        typer.Option(help="DARTS architecture (nb301-*): a Genotype(...) string, NASLib pairs or ConfigSpace JSON."),
+    ] = None,
     repeat: RepeatOption = "mean",
     seed: Annotated[int, typer.Option(help="Seed for a random repeat.")] = 0,
     data: DataOption = None,
@@ -113,7 +117,11 @@ def query(
     from rlnas.spaces.nb201 import nb201_string_to_cell
 
     bench = load_benchmark(benchmark, data, repeat)
-    if arch is not None:
+    if genotype is not None and bench.space.name != "darts":
+        raise RlnasError("--genotype is for DARTS-space benchmarks (nb301-distilled, nb301:DIR); use --arch here")
+    if genotype is not None:
+        cell = bench.space.from_text(genotype)
+    elif arch is not None:
         if not benchmark.startswith("nb201"):
             raise RlnasError("--arch is for NB201 benchmarks; give NB101 cells with --matrix and --ops")
         cell = nb201_string_to_cell(arch)
