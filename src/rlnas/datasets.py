@@ -74,12 +74,19 @@ class ImageDataset:
         n = len(self.y)
         if self.test_start is None:
             order = rng.permutation(n)
-            num_test = round(TEST_FRACTION * n)
+            num_test = split_sizes(n)[2]
             test, rest = order[:num_test], order[num_test:]
         else:
             test, rest = rng.permutation(np.arange(self.test_start, n)), rng.permutation(self.test_start)
         num_validation = round(VALIDATION_FRACTION * len(rest))
         return rest[num_validation:], rest[:num_validation], test
+
+
+def split_sizes(n: int) -> tuple[int, int, int]:
+    """Training, validation and test images of a dataset of n images without an official test split."""
+    num_test = round(TEST_FRACTION * n)
+    num_validation = round(VALIDATION_FRACTION * (n - num_test))
+    return n - num_test - num_validation, num_validation, num_test
 
 
 def load_dataset(name: str) -> ImageDataset:
@@ -258,7 +265,7 @@ def _labelled(name: str, x: np.ndarray, labels: np.ndarray) -> ImageDataset:
     classes, y = np.unique(labels, return_inverse=True)
     if len(classes) < 2:
         raise DataError(f"{name} has {len(classes)} class; a classifier needs at least 2")
-    if min(TEST_FRACTION, (1 - TEST_FRACTION) * VALIDATION_FRACTION) * len(y) < MIN_SPLIT_IMAGES:
+    if min(split_sizes(len(y))) < MIN_SPLIT_IMAGES:
         raise DataError(f"{name} has {len(y)} images, too few for training, validation and test splits; add images")
     return _frozen(ImageDataset(name, x, y.astype(np.int64), len(classes)))
 
