@@ -342,21 +342,6 @@ def test_train_options_come_from_the_config_fields(tmp_path, monkeypatch, capsys
     assert not (tmp_path / "x").exists()  # refused before anything is written
 
 
-def test_ray_executor_short_run(nb201, tmp_path):
-    import ray  # CI installs the `ray` extra: a missing Ray is a failure, not a skip
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        spec = RunSpec("nb201-cifar10", "ray", tiny_config(total_env_steps=200))
-        summary = train(spec, tmp_path / "ray", benchmark=nb201, tensorboard=False)
-    finally:
-        ray.shutdown()
-    assert summary["env_steps"] >= 200 and summary["updates"] > 0
-    state = read_checkpoint(tmp_path / "ray")
-    assert state["executor"]["replay_server"]["replay"]["size"] >= 200
-    assert load_policy(tmp_path / "ray").space == "nb201"
-
-
 def test_kill_9_then_resume_matches_an_uninterrupted_run(nb201, tmp_path):
     """`rlnas train` killed with SIGKILL mid-run, then `--resume`d, ends in the uninterrupted run's state."""
     import os
@@ -390,48 +375,68 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(nb201, tmp_path):
     assert steps == list(range(40, 1201, 40))
 
 
-def test_ray_training_survives_a_killed_actor_and_resumes_after_losing_the_replay(nb201, tmp_path):
-    import ray
-
-    from rlnas.agents.apex.ray_executor import RayExecutor, WorkerLostError
+def ray_run(benchmark, folder, kill, **changes) -> dict:
+    """Train 400 steps on Ray (checkpoints every 80); `kill(executor)` runs once, at the first row past 120 steps."""
+    from rlnas.agents.apex.ray_executor import RayExecutor
     from rlnas.agents.apex.run import TrainingRun
 
-    def ray_run(folder, kill, **changes) -> dict:
-        """Train on Ray; `kill(executor)` runs once, at the first metrics row at or past 120 steps."""
-        killed = []
+    killed = []
 
-        def progress(row: dict) -> None:
-            if not killed and row["env_steps"] >= 120:
-                kill(executor)
-                killed.append(row["env_steps"])
+    def progress(row: dict) -> None:
+        if not killed and row["env_steps"] >= 120:
+            kill(executor)
+            killed.append(row["env_steps"])
 
-        spec = RunSpec("nb201-cifar10", "ray", tiny_config(total_env_steps=400, checkpoint_steps=80, **changes))
-        run = TrainingRun(spec, tmp_path / folder, benchmark=nb201, tensorboard=False, progress=progress)
-        executor = RayExecutor(run)
-        try:
-            return executor.train()
-        finally:
-            assert killed, "the run ended before the kill; nothing was tested"
+    spec = RunSpec("nb201-cifar10", "ray", tiny_config(total_env_steps=400, checkpoint_steps=80, **changes))
+    run = TrainingRun(spec, folder, benchmark=benchmark, tensorboard=False, progress=progress)
+    executor = RayExecutor(run)
+    try:
+        return executor.train()
+    finally:
+        assert killed, "the run ended before the kill; nothing was tested"
+
+
+def test_ray_training_survives_a_killed_actor(nb201, tmp_path):
+    import ray  # CI installs the `ray` extra: a missing Ray is a failure, not a skip
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        # an actor killed mid-training is restarted by Ray, gets the learner's weights, and training finishes
-        summary = ray_run("actor", lambda executor: ray.kill(executor.actors[0], no_restart=False))
-        assert summary["env_steps"] >= 400 and summary["actor_restarts"] == 1
-        assert read_checkpoint(tmp_path / "actor")["counters"]["env_steps"] == summary["env_steps"]
+        # Ray restarts the killed actor, which gets the learner's weights with its next episode; training finishes
+        summary = ray_run(nb201, tmp_path / "ray", lambda executor: ray.kill(executor.actors[0], no_restart=False))
+        assert ray.is_initialized()  # a Ray the caller started is left to the caller
+    finally:
+        ray.shutdown()
+    assert summary["env_steps"] >= 400 and summary["updates"] > 0 and summary["actor_restarts"] == 1
+    state = read_checkpoint(tmp_path / "ray")
+    assert state["counters"]["env_steps"] == summary["env_steps"]
+    assert state["executor"]["replay_server"]["replay"]["size"] >= 400
+    assert load_policy(tmp_path / "ray").space == "nb201"
+    with (tmp_path / "ray" / "metrics.csv").open() as f:
+        rows = [(int(row["env_steps"]), int(row["updates"])) for row in csv.DictReader(f)]
+    # the replay ratio (4 steps per update after 100): the learner never leads, the actors lead by at most
+    # a round of episodes (2 x 20 steps) plus the episode that crossed the line
+    lead = [steps - 100 - 4 * updates for steps, updates in rows if steps >= 100]
+    assert lead and all(0 <= x <= 2 * 20 + 20 for x in lead), rows
+
+
+@pytest.mark.slow
+def test_ray_run_lost_beyond_repair_ends_in_one_line_and_resumes(nb201, tmp_path):
+    import ray
+
+    from rlnas.agents.apex.ray_executor import WorkerLostError
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
         # an actor lost past its restarts: a checkpoint where it happened, one line, and --resume finishes the run
         with pytest.raises(WorkerLostError, match=r"actor was lost .* --resume") as lost:
-            ray_run("no-restarts", lambda executor: ray.kill(executor.actors[1], no_restart=False), actor_restarts=0)
+            ray_run(nb201, tmp_path / "actor", lambda ex: ray.kill(ex.actors[1], no_restart=False), actor_restarts=0)
         assert "\n" not in str(lost.value)
-        assert read_checkpoint(tmp_path / "no-restarts")["counters"]["env_steps"] >= 120
-        assert (
-            train(None, tmp_path / "no-restarts", resume=True, benchmark=nb201, tensorboard=False)["env_steps"] >= 400
-        )
+        assert read_checkpoint(tmp_path / "actor")["counters"]["env_steps"] >= 120
+        assert train(None, tmp_path / "actor", resume=True, benchmark=nb201, tensorboard=False)["env_steps"] >= 400
         # the replay server is not restartable (it holds the only replay): one line, then --resume from the checkpoint
         with pytest.raises(WorkerLostError, match=r"replay server was lost .* --resume .* last checkpoint"):
-            ray_run("replay", lambda executor: ray.kill(executor.replay))
+            ray_run(nb201, tmp_path / "replay", lambda executor: ray.kill(executor.replay))
         assert read_checkpoint(tmp_path / "replay")["counters"]["env_steps"] >= 80
         assert train(None, tmp_path / "replay", resume=True, benchmark=nb201, tensorboard=False)["env_steps"] >= 400
-        assert ray.is_initialized()  # a Ray the caller started is left to the caller
     finally:
         ray.shutdown()

@@ -172,9 +172,10 @@ class RayExecutor:
     def _lost(self) -> WorkerLostError:
         """The one-line error for a worker Ray could not bring back; checkpoints first where the replay survived."""
         run = self.run
+        replay_alive = self.replay is not None
         try:
-            self.ray.get(self.replay.size.remote(), timeout=30)
-            replay_alive = True
+            if replay_alive:
+                self.ray.get(self.replay.size.remote(), timeout=30)
         except self.ray.exceptions.RayError:
             replay_alive = False
         steps = run.counters["env_steps"]
