@@ -197,3 +197,24 @@ def test_broken_model_folders_are_one_line_errors(official_folder, tmp_path):
         with pytest.raises(DataError, match=messages[name]) as info:
             NB301Benchmark(path)
         assert "\n" not in str(info.value), name
+
+
+def test_query_prints_a_genotype_in_every_form_with_its_metrics():
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "rlnas", "query", "-b", "nb301-distilled", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    done = run("--genotype", DARTS_V2)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    arch = from_genotype(DARTS_V2)
+    assert from_genotype(report["cell"]["genotype"]) == arch
+    assert (
+        report["hash"] == report["cell"]["naslib"] and report["cell"]["config"] == DARTS_SPACE.describe(arch)["config"]
+    )
+    assert report["metrics"]["distilled_validation_accuracy"] == NB301DistilledBenchmark().lookup(arch, None).score
+    failed = run("--genotype", DARTS_V2.replace("normal_concat=range(2, 6)", "normal_concat=[2]"))
+    assert failed.returncode == 2 and failed.stdout == "" and len(failed.stderr.strip().splitlines()) == 1
