@@ -179,6 +179,8 @@ class TrainingRun:
         self._reset_window()
         self.last_row: dict = {}
         self.out.mkdir(parents=True, exist_ok=True)
+        for name in (CHECKPOINT_FILE, POLICY_FILE, "metrics.csv"):  # left by a write a kill interrupted
+            (self.out / f"{name}.tmp").unlink(missing_ok=True)
         self.tensorboard = tensorboard
         self._writer = None
         if not resume:  # a run killed before its first checkpoint may have left metrics behind
