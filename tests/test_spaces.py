@@ -134,6 +134,7 @@ def test_nb201_neighbours_are_the_24_op_changes():
     assert all(sum(a != b for a, b in zip(n.ops, cell.ops, strict=True)) == 1 for n in neighbours)
 
 
+@pytest.mark.slow
 def test_the_neighbour_graph_connects_all_of_nb101(nb101):
     """Breadth-first search over neighbours from one cell reaches every one of the 423,624 cells."""
     start = table_cells(nb101.table)[0]
