@@ -195,6 +195,16 @@ def test_identity_of_a_large_space_is_exact_on_sampled_and_relabelled_cells():
     assert DAGSpace("nine", ("a", "b", "c"), 9, 14).identity(fan) == canonical_form(_relabelled(fan, rng))
 
 
+def test_neighbours_of_a_large_space_are_distinct_by_the_exact_identity():
+    space = DAGSpace("custom", ("a", "b", "c", "d", "e"), max_vertices=9, max_edges=12)
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        cell = space.sample(rng)
+        forms = [canonical_form(n) for n in space.neighbours(cell)]
+        assert len(set(forms)) == len(forms) and canonical_form(cell) not in forms
+        assert set(forms) == {canonical_form(c) for _, c in space.edits(cell)} - {canonical_form(cell)}
+
+
 def test_identity_is_the_key_within_nb101_limits():
     rng = np.random.default_rng(0)
     assert NB101_SPACE.key_is_exact and DAGSpace("two", ("a", "b"), 6, 8).key_is_exact

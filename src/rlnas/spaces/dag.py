@@ -201,12 +201,12 @@ class DAGSpace:
 
     # ------------------------------------------------------------ neighbourhood
     def neighbours(self, cell: Cell) -> list[Cell]:
-        seen = {cell.key}
+        seen = {self.identity(cell)}
         result = []
         for _, candidate in self.edits(cell):
-            key = candidate.key
-            if key not in seen:
-                seen.add(key)
+            identity = self.identity(candidate)
+            if identity not in seen:
+                seen.add(identity)
                 result.append(candidate)
         return result
 
