@@ -9,6 +9,7 @@ from rlnas.errors import CheckpointError, RlnasError
 from rlnas.experiments.compare import CompareConfig, run_comparison
 from rlnas.strategies import make_strategy
 from rlnas.strategies.agent import AgentSearch
+from rlnas.strategies.runner import run_search
 from tests.test_apex import tiny_config
 
 
@@ -30,15 +31,14 @@ def test_agent_spends_exactly_the_budget_and_is_deterministic(tiny_policy, nb201
 
 
 def test_agent_walks_to_unseen_neighbours_and_restarts_only_when_stuck(tiny_policy, nb201):
-    session = nb201.session(budget=120, rng=np.random.default_rng(0))
-    AgentSearch(tiny_policy).search(session, np.random.default_rng(0))
-    history = session.history
+    result = run_search(AgentSearch(tiny_policy), nb201, 120, np.random.default_rng(0))
+    history = result.history
     steps = [nb201.space.neighbours(a.cell) for a in history[:-1]]
     walked = sum(b.cell.key in {n.key for n in ns} for ns, b in zip(steps, history[1:], strict=True))
     assert walked >= 100  # almost every query is an edit of the previous cell, not a fresh sample
     # it never steps back to a seen cell: the only repeats are the free re-anchoring at each horizon
     horizon = load_policy(tiny_policy).env_config["horizon"]
-    assert session.total_queries - session.unique_queries <= session.unique_queries // horizon + 1
+    assert result.total_queries - len(history) <= len(history) // horizon + 1
 
 
 def test_agent_takes_its_greedy_action_when_that_cell_is_new(tiny_policy, nb201):
@@ -49,9 +49,7 @@ def test_agent_takes_its_greedy_action_when_that_cell_is_new(tiny_policy, nb201)
     greedy = policy.act(obs)
     target = env.action_targets()[greedy]
     assert not session.seen(target)
-    strategy_session = nb201.session(budget=2)
-    AgentSearch(policy).search(strategy_session, np.random.default_rng(0))
-    assert strategy_session.unique_queries == 2
+    assert len(AgentSearch(policy).run(nb201, 2, np.random.default_rng(0))) == 2
 
 
 def test_policies_refuse_a_space_they_were_not_trained_on(tiny_policy, nb101):

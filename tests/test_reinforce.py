@@ -7,20 +7,20 @@ import pytest
 import torch
 
 from rlnas.cells import nodes_to_edges
-from rlnas.errors import InvalidCellError
+from rlnas.errors import InvalidCellError, RlnasError
 from rlnas.experiments.compare import CompareConfig, run_comparison
 from rlnas.spaces import NB101_SPACE, NB201_SPACE
 from rlnas.spaces.nb201 import NB201_EDGES, nb201_cell_to_string
 from rlnas.strategies import STRATEGIES, make_strategy
 from rlnas.strategies import controller as ctl
 from rlnas.strategies.reinforce import Reinforce, ReinforceConfig
+from rlnas.strategies.runner import RayExecutor, run_search
 
 CONFIG = ReinforceConfig(hidden_size=16)
 
 
 def fresh(space, seed: int = 0, config: ReinforceConfig = CONFIG) -> ctl.Controller:
-    torch.manual_seed(seed)
-    return ctl.make_controller(space, config)
+    return ctl.make_controller(space, config.hidden_size, config.init_range, seed)
 
 
 @pytest.fixture
@@ -124,11 +124,18 @@ def test_a_replica_gives_up_after_max_attempts_and_keeps_its_penalised_draws():
 
 
 def test_invalid_draws_get_the_penalty_and_are_not_queried(nb101):
-    session = nb101.session(budget=100, rng=np.random.default_rng(0))
-    valid = NB101_SPACE.sample(np.random.default_rng(1))
-    rewards = ctl.evaluate(session, [None, valid, None], invalid_reward=-0.5)
-    assert rewards == [-0.5, nb101.evaluate(valid).score, -0.5]
-    assert session.total_queries == 1 and session.unique_queries == 1
+    strategy = Reinforce(config=ReinforceConfig(hidden_size=16, batch_size=40, invalid_reward=-0.5))
+    strategy.start(NB101_SPACE, np.random.default_rng(0))
+    asked = []
+    while (cell := strategy.ask()) is not None:
+        asked.append(cell)
+    drawn = strategy._rollout.cells
+    assert asked == [cell for cell in drawn if cell is not None] and len(asked) < len(drawn)
+    for cell in asked:
+        strategy.tell(cell, nb101.evaluate(cell), True)
+    assert [r for r, cell in zip(strategy._rewards, drawn, strict=True) if cell is None] == [-0.5] * (
+        len(drawn) - len(asked)
+    )
 
 
 def test_penalised_invalid_draws_become_less_likely():
@@ -232,23 +239,17 @@ def test_entropy_bonus_flattens_the_policy():
 
 def test_registered_and_parsed():
     assert STRATEGIES["reinforce"] is Reinforce
-    assert make_strategy("reinforce").executor == "local"
-    assert make_strategy("reinforce:ray").executor == "ray"
+    assert isinstance(make_strategy("reinforce"), Reinforce)
+    with pytest.raises(RlnasError, match="takes no argument"):
+        make_strategy("reinforce:ray")
 
 
 @pytest.mark.parametrize("budget", [1, 7, 23, 101])
 def test_spends_exactly_the_budget_and_never_queries_when_exhausted(nb201, budget):
-    session = nb201.session(budget, np.random.default_rng(0))
-    query = session.query
-
-    def guarded(cell):
-        assert not session.exhausted, "queried after the budget was spent"
-        return query(cell)
-
-    session.query = guarded
     strategy = Reinforce(config=CONFIG)
-    strategy.search(session, np.random.default_rng(budget))
-    assert session.unique_queries == budget == len({e.hash for e in session.history})
+    result = run_search(strategy, nb201, budget, np.random.default_rng(budget))
+    assert len(result.history) == budget == len({e.hash for e in result.history})
+    assert result.stop_reason == "budget"
     assert all(s["queries"] <= budget for s in strategy.stats)
 
 
@@ -287,13 +288,14 @@ def test_compare_runs_reinforce_beside_the_baselines(tmp_path):
     assert (tmp_path / "runs" / "reinforce-0001.csv").exists()
 
 
-def test_ray_executor_matches_in_process(nb201):
+def test_ray_executor_evaluates_the_same_batches_as_in_process(nb201):
     import ray  # noqa: F401  (CI installs the `ray` extra: a missing Ray is a failure, not a skip)
 
+    # A batch is asked for all at once, so on Ray its cells are evaluated in parallel and told in
+    # the order they finish; the update does not depend on that order, so the run is the same.
     local = Reinforce(config=CONFIG).run(nb201, 30, np.random.default_rng(15))
-    remote = Reinforce("ray", config=CONFIG).run(nb201, 30, np.random.default_rng(15))
-    assert [e.hash for e in remote] == [e.hash for e in local]
-    assert [e.score for e in remote] == [e.score for e in local]
+    remote = run_search(Reinforce(config=CONFIG), nb201, 30, np.random.default_rng(15), executor=RayExecutor(2))
+    assert sorted((e.hash, e.score) for e in remote.history) == sorted((e.hash, e.score) for e in local)
 
 
 def test_nb201_decoded_string_matches_decisions():

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from rlnas.benchmarks.base import Benchmark, Evaluation, QuerySession
+from rlnas.benchmarks.base import Benchmark, Evaluation, QuerySession, ToldResults
 from rlnas.errors import DataError, RlnasError
 from rlnas.spaces import SPACES, SearchSpace
 
@@ -396,6 +396,7 @@ __all__ = [
     "BenchmarkSpec",
     "Evaluation",
     "QuerySession",
+    "ToldResults",
     "benchmark_status",
     "check_benchmark",
     "load_benchmark",

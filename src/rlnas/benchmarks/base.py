@@ -33,6 +33,8 @@ class Benchmark(ABC):
     space: SearchSpace
     #: The metric strategies maximise (validation accuracy when the source has it).
     metric: str
+    #: The metric that says what a query costs (seconds of training), where the benchmark has one.
+    cost_metric: str | None = None
     #: The best value of `metric` over the whole benchmark, for regret; None where it is unknown
     #: (a surrogate, real training, a partial table): then only the best-so-far is reported.
     best_possible: float | None = None
@@ -66,6 +68,10 @@ class Benchmark(ABC):
 
 
 class QuerySession:
+    """One run's accounting: a cache of results by exact form and by identity, the history of
+    unique queries in order, and the budget. `query` is the synchronous path (look up at once);
+    the ask/tell runner splits it into `find` and `record` so that look-ups can run elsewhere."""
+
     def __init__(self, benchmark: Benchmark, budget: int | None, rng: np.random.Generator | None):
         self.benchmark = benchmark
         self.budget = budget
@@ -91,24 +97,65 @@ class QuerySession:
         pruned = cell.prune()
         return pruned is not None and self.benchmark.identity(pruned) in self._by_identity
 
-    def query(self, cell: Cell) -> Evaluation:
+    def find(self, cell: Cell) -> tuple[Cell, object, Evaluation | None]:
+        """Validate `cell`: its pruned form, its identity, and its cached result (None when new).
+
+        Raises InvalidCellError for a cell outside the space. Counts one (possibly free) query.
+        """
         self.total_queries += 1
-        form = (cell.rows, cell.ops)
-        cached = self._by_form.get(form)
+        cached = self._by_form.get((cell.rows, cell.ops))
         if cached is not None:
-            return cached
+            return cached.cell, None, cached
         pruned = self.benchmark.space.validate(cell)
         identity = self.benchmark.identity(pruned)
         result = self._by_identity.get(identity)
+        if result is not None:
+            self._by_form[cell.rows, cell.ops] = result
+        return pruned, identity, result
+
+    def record(self, cell: Cell, identity: object, result: Evaluation) -> None:
+        """Enter the result of a new architecture (`identity` from `find`) into the history."""
+        self._by_identity[identity] = result
+        self._by_form[cell.rows, cell.ops] = result
+        self.history.append(result)
+        if self.best is None or result.score > self.best.score:
+            self.best = result
+
+    def query(self, cell: Cell) -> Evaluation:
+        """The result of `cell`, looked up now when it is new (and spending one unit of budget)."""
+        pruned, identity, result = self.find(cell)
         if result is None:
             if self.exhausted:
                 raise BudgetExhaustedError(
                     f"the budget of {self.budget} unique architectures is spent; raise --budget to query more"
                 )
             result = self.benchmark.lookup(pruned, self.rng)
-            self._by_identity[identity] = result
-            self.history.append(result)
-            if self.best is None or result.score > self.best.score:
-                self.best = result
-        self._by_form[form] = result
+            self.record(cell, identity, result)
         return result
+
+
+class ToldResults(Benchmark):
+    """A benchmark that knows only what it is told: for searches whose evaluation happens outside
+    rlnas (the user's own training code, or a strategy mirroring the results the runner told it).
+    A look-up answers with the result told for that architecture, once."""
+
+    metric = "score"
+    best_possible = None
+
+    def __init__(self, space: SearchSpace, name: str = "told"):
+        self.space = space
+        self.name = name
+        self._told: dict[object, Evaluation] = {}
+
+    def tell(self, result: Evaluation) -> None:
+        """The answer to the next look-up of `result.cell` (or of a cell isomorphic to it)."""
+        self._told[self.identity(result.cell)] = result
+
+    def lookup(self, pruned: Cell, rng: np.random.Generator | None) -> Evaluation:
+        result = self._told.pop(self.identity(pruned), None)
+        if result is None:
+            raise RlnasError("this search evaluates architectures outside rlnas: tell it each result (Search.tell)")
+        return result
+
+    def all_scores(self) -> np.ndarray:
+        raise RlnasError("a search with told results has no table of scores")

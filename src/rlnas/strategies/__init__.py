@@ -1,4 +1,4 @@
-"""Search strategies behind one interface: `run(benchmark, budget, rng)` -> the queried cells."""
+"""Search strategies behind one ask/tell interface; `rlnas.strategies.runner` runs them."""
 
 from __future__ import annotations
 
@@ -21,17 +21,25 @@ DESCRIPTIONS = {
     "rw": "random walk (a random neighbour each step)",
     "ls": "local search (NASLib: shuffled neighbourhood of the best, restart at local optima)",
     "re": "regularized evolution (population 30, tournament 10)",
-    "reinforce": "REINFORCE-trained LSTM controller (Zoph & Le 2017); reinforce:ray queries through Ray",
+    "reinforce": "REINFORCE-trained LSTM controller (Zoph & Le 2017)",
     "agent": "the learned search policy of rlnas train: agent:DIR (greedy on Q over unseen neighbours)",
 }
 
 
+#: The strategies whose spec carries an argument, and how to write it.
+TAKES_ARGUMENT = {"agent": "agent:DIR (a policy folder of rlnas train, or a shipped policy's name)"}
+
+
 def make_strategy(spec: str) -> Strategy:
     """A strategy from its name, or `name:argument` for those that take one (e.g. `agent:DIR`)."""
-    name, _, argument = spec.partition(":")
+    name, colon, argument = spec.partition(":")
     if name not in STRATEGIES:
         raise RlnasError(f"unknown strategy {spec!r}; choose from {', '.join(STRATEGIES)}")
+    if name in TAKES_ARGUMENT and not argument:
+        raise RlnasError(f"the strategy {name} needs an argument: {TAKES_ARGUMENT[name]}")
+    if name not in TAKES_ARGUMENT and colon:
+        raise RlnasError(f"the strategy {name} takes no argument; write {name}, not {spec!r}")
     return STRATEGIES[name](argument) if argument else STRATEGIES[name]()
 
 
-__all__ = ["DESCRIPTIONS", "STRATEGIES", "Strategy", "make_strategy"]
+__all__ = ["DESCRIPTIONS", "STRATEGIES", "TAKES_ARGUMENT", "Strategy", "make_strategy"]

@@ -1,4 +1,11 @@
-"""The search interface shared by the baselines, the REINFORCE controller and the learned agent."""
+"""The ask/tell interface shared by every search strategy.
+
+A strategy proposes cells (`ask`) and is told their results (`tell`); it never queries a
+benchmark itself. The runner (`rlnas.strategies.runner`) owns the loop: the budget, revisits
+(answered at once from the run's cache, for free), parallel evaluation and resumption. This is
+the split of NASLib's optimizers and Optuna's ask/tell, and it is what lets any strategy keep
+several evaluations in flight.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +13,38 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from rlnas.benchmarks import Benchmark, Evaluation, QuerySession
+from rlnas.benchmarks import Benchmark, Evaluation
+from rlnas.cells import Cell
+from rlnas.spaces import SearchSpace
+from rlnas.strategies.runner import run_search
 
 
 class Strategy(ABC):
-    """A search strategy: spends a budget of unique queries on a benchmark, all randomness from `rng`."""
+    """A search strategy: all of its randomness comes from the generator given to `start`."""
 
     name: str
+    space: SearchSpace
+    rng: np.random.Generator
 
-    def run(self, benchmark: Benchmark, budget: int, rng: np.random.Generator) -> list[Evaluation]:
-        """Search until `budget` unique cells are queried; return them in query order."""
-        benchmark_rng, search_rng = rng.spawn(2)
-        session = benchmark.session(budget, benchmark_rng)
-        self.search(session, search_rng)
-        return session.history
+    def start(self, space: SearchSpace, rng: np.random.Generator) -> None:
+        """Begin a new run in `space`; subclasses reset their state here (and call this first)."""
+        self.space = space
+        self.rng = rng
 
     @abstractmethod
-    def search(self, session: QuerySession, rng: np.random.Generator) -> None:
-        """Query cells through `session` until `session.exhausted`."""
+    def ask(self) -> Cell | None:
+        """The next cell to evaluate, or None to wait for the results of the cells in flight.
+
+        A cell that was evaluated before is told back at once, for free (`new` is False).
+        """
+
+    @abstractmethod
+    def tell(self, cell: Cell, result: Evaluation, new: bool) -> None:
+        """The result of `cell`, the very object `ask` returned; `new` is False for a revisit.
+
+        With several evaluations in flight, results may come in another order than the asks.
+        """
+
+    def run(self, benchmark: Benchmark, budget: int, rng: np.random.Generator) -> list[Evaluation]:
+        """Search `benchmark` in-process until `budget` unique cells are evaluated; the history."""
+        return run_search(self, benchmark, budget, rng).history

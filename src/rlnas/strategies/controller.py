@@ -1,6 +1,7 @@
-"""The classic RL controller (Zoph & Le 2017): an LSTM emits a cell decision by decision, REINFORCE trains it.
+"""The classic RL controller (Zoph & Le 2017): an LSTM emits a cell decision by decision.
 
-The algorithm, top to bottom:
+This module holds the networks, the rollout and the loss; the training loop that uses them,
+top to bottom, is the `Reinforce` strategy in `rlnas.strategies.reinforce`. The algorithm:
 
 1. **Controller.** An `nn.LSTMCell` runs a fixed schedule of decisions; the embedding of each
    decision is the input of the next step.
@@ -17,9 +18,8 @@ The algorithm, top to bottom:
    the batch and enters the update with the fixed penalty reward `invalid_reward` (0.0: the
    accuracy of a network that does not exist); it is never queried. A replica whose
    `max_attempts` draws are all invalid contributes only its penalised draws.
-3. **Evaluation.** Each valid cell is queried through the session (checking `session.exhausted`
-   before every query), in-process or, with `executor="ray"`, prefetched in parallel by Ray actors
-   that hold the benchmark. A cell queried before is free but still gives its reward.
+3. **Evaluation.** Each valid cell is asked of the runner (the whole batch at once, so a parallel
+   executor evaluates it in parallel); a cell queried before is free but still gives its reward.
 4. **Update.** Reward = `Evaluation.score` (a fraction). The log-probabilities (and entropies) of
    the recorded decisions are recomputed by teacher forcing through the same code path that
    sampled them; loss = -mean((R - b) * log pi(decisions)) - entropy_weight * mean(entropy); one
@@ -32,8 +32,9 @@ The algorithm, top to bottom:
    the update, so the update stays on-policy) and falls back to 1 at the first new architecture.
 
 Everything runs on the CPU in float32 (the network is tiny and the batches small); all randomness
-comes from the run's numpy generator: it seeds torch's global generator (parameter init) and a
-dedicated `torch.Generator` for sampling, so a seed gives the same run in-process.
+comes from the run's numpy generator: it seeds the parameter initialisation (inside
+`torch.random.fork_rng`, so torch's global generator is left as it was) and a dedicated
+`torch.Generator` for sampling, so a seed gives the same run in-process.
 """
 
 from __future__ import annotations
@@ -42,17 +43,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rlnas.benchmarks import QuerySession
 from rlnas.cells import INPUT, OUTPUT, Cell
 from rlnas.errors import InvalidCellError, RlnasError
 from rlnas.spaces import DAGSpace, NB201Space, SearchSpace
 from rlnas.spaces.nb201 import NB201_EDGES, nb201_cell_to_string, nb201_string_to_cell
-from rlnas.strategies.reinforce import RayBenchmarkPool, ReinforceConfig
 
 # ---------------------------------------------------------------------------- the controller
 
@@ -220,15 +218,17 @@ class NB201Controller(Controller):
         return [int(c) for c in nb201_cell_to_string(cell)]
 
 
-def make_controller(space: SearchSpace, config: ReinforceConfig) -> Controller:
-    """The controller for a space, initialised from torch's global generator."""
-    if isinstance(space, DAGSpace):
-        controller: Controller = DAGController(space, config.hidden_size)
-    elif isinstance(space, NB201Space):
-        controller = NB201Controller(space, config.hidden_size)
-    else:
-        raise RlnasError(f"the REINFORCE controller has no decision schedule for the space {space.name!r}")
-    controller.reset_parameters(config.init_range)
+def make_controller(space: SearchSpace, hidden_size: int, init_range: float, seed: int) -> Controller:
+    """The controller for a space, its parameters drawn from `seed` (torch's global state untouched)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        if isinstance(space, DAGSpace):
+            controller: Controller = DAGController(space, hidden_size)
+        elif isinstance(space, NB201Space):
+            controller = NB201Controller(space, hidden_size)
+        else:
+            raise RlnasError(f"the REINFORCE controller has no decision schedule for the space {space.name!r}")
+        controller.reset_parameters(init_range)
     return controller
 
 
@@ -297,76 +297,3 @@ def reinforce_loss(
     _, log_prob, entropy = controller(decisions, temperature=temperature)
     loss = -(advantages * log_prob).mean() - entropy_weight * entropy.mean()
     return loss, entropy.detach()
-
-
-# ---------------------------------------------------------------------------- training
-
-
-def reinforce_search(session: QuerySession, rng: np.random.Generator, cfg: ReinforceConfig) -> list[dict]:
-    """Train a fresh controller online until `session.exhausted`; return one stats dict per update."""
-    space = session.benchmark.space
-    torch.manual_seed(int(rng.integers(2**63)))
-    generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
-    controller = make_controller(space, cfg)
-    optimizer = torch.optim.Adam(controller.parameters(), lr=cfg.learning_rate)
-    baseline: float | None = None
-    temperature, stale = 1.0, 0
-    stats: list[dict] = []
-
-    while not session.exhausted:
-        # 1. Rollout: M replicas, invalid draws redrawn (and kept for the update).
-        rollout = sample_rollout(controller, space, cfg.batch_size, cfg.max_attempts, generator, temperature)
-
-        # 2. Evaluation: query every valid cell, never past the budget.
-        before = session.unique_queries
-        rewards = evaluate(session, rollout.cells, cfg.invalid_reward)
-        if rewards is None:
-            break  # the budget ran out in the middle of the batch
-        new_cells = session.unique_queries - before
-
-        # 3. Update: REINFORCE with a moving-average baseline and an entropy bonus.
-        valid = [r for r, cell in zip(rewards, rollout.cells, strict=True) if cell is not None]
-        if baseline is None and valid:
-            baseline = float(np.mean(valid))
-        reference = baseline if baseline is not None else cfg.invalid_reward
-        advantages = torch.tensor(rewards, dtype=torch.float32) - reference
-        loss, entropy = reinforce_loss(controller, rollout.decisions, advantages, cfg.entropy_weight, temperature)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if valid:
-            baseline = cfg.baseline_decay * reference + (1 - cfg.baseline_decay) * float(np.mean(valid))
-
-        stats.append(
-            {
-                "queries": session.unique_queries,
-                "mean_reward": float(np.mean(valid)) if valid else float("nan"),
-                "draws": len(rewards),
-                "invalid": len(rewards) - len(valid),
-                "new_cells": new_cells,
-                "baseline": reference,
-                "entropy": float(entropy.mean()),
-                "temperature": temperature,
-            }
-        )
-
-        # 4. Progress guard: a controller stuck on known cells samples at a rising temperature.
-        stale = 0 if new_cells else stale + 1
-        # capped at 2 ** 10: logits / 1024 are already practically uniform, and 2.0 ** n overflows past n = 1023
-        temperature = 1.0 if stale < cfg.stale_patience else 2.0 ** min(stale - cfg.stale_patience + 1, 10)
-    return stats
-
-
-def evaluate(session: QuerySession, cells: list[Cell | None], invalid_reward: float) -> list[float] | None:
-    """The reward of every draw, querying the valid ones in order; None once the budget is spent."""
-    if isinstance(session.benchmark, RayBenchmarkPool):
-        session.benchmark.prefetch_new(session, cells)
-    rewards = []
-    for cell in cells:
-        if cell is None:
-            rewards.append(invalid_reward)
-            continue
-        if session.exhausted:
-            return None
-        rewards.append(session.query(cell).score)
-    return rewards

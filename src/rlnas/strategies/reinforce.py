@@ -1,20 +1,21 @@
 """The `reinforce` strategy: Zoph & Le's LSTM controller trained online with REINFORCE.
 
-The algorithm (controller, rollout, invalid-sample policy, update) is in `rlnas.strategies.controller`,
-top to bottom; this module holds its hyperparameters, the strategy, and the optional Ray executor.
-torch is imported only when a search runs, and Ray only with `executor="ray"`.
+The networks, the rollout (with its invalid-sample policy) and the loss are in
+`rlnas.strategies.controller`; this module holds the hyperparameters and the training loop as an
+ask/tell strategy, top to bottom: sample a batch, ask for every valid cell of it, and once all of
+it is told, take one REINFORCE step. torch is imported only when a search starts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from rlnas.benchmarks import Benchmark, Evaluation, QuerySession
+from rlnas.benchmarks import Evaluation
 from rlnas.cells import Cell
 from rlnas.errors import RlnasError
+from rlnas.spaces import SearchSpace
 from rlnas.strategies.base import Strategy
 
 
@@ -49,79 +50,6 @@ class ReinforceConfig:
             raise RlnasError(f"baseline_decay must be in [0, 1), got {self.baseline_decay}")
 
 
-# ---------------------------------------------------------------------------- parallel queries (Ray)
-
-
-class _BenchmarkActor:
-    """A Ray actor holding one copy of the benchmark."""
-
-    def __init__(self, benchmark: Benchmark):
-        self.benchmark = benchmark
-
-    def lookup(self, pruned: Cell, rng: np.random.Generator | None) -> Evaluation:
-        return self.benchmark.lookup(pruned, rng)
-
-
-class RayBenchmarkPool(Benchmark):
-    """A benchmark whose look-ups run on Ray actors, in parallel (`prefetch_new`) before the session asks.
-
-    The session keeps all the accounting (budget, cache, history) in the driver; `lookup` hands it
-    the prefetched result, or looks the cell up on an actor if it was not prefetched. Ray is started
-    locally unless `address` names a cluster to join (e.g. "auto" or "ray://host:10001").
-    """
-
-    def __init__(self, benchmark: Benchmark, num_workers: int = 2, address: str | None = None):
-        try:
-            import ray
-        except ModuleNotFoundError as exc:
-            raise RlnasError("executor='ray' needs Ray: pip install 'ray[default]'") from exc
-        self._ray = ray
-        if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        self.inner = benchmark
-        self.name, self.space, self.metric = benchmark.name, benchmark.space, benchmark.metric
-        self.best_possible = benchmark.best_possible
-        shared = ray.put(benchmark)
-        actor = ray.remote(num_cpus=0)(_BenchmarkActor)
-        self.actors = [actor.remote(shared) for _ in range(max(1, num_workers))]
-        self._ready: dict[object, Evaluation] = {}
-
-    def prefetch_new(self, session: QuerySession, cells: Sequence[Cell | None]) -> None:
-        """Look up in parallel the valid cells (None is skipped) that `session` has not seen, as many
-        as its budget still allows, round robin over the actors; each gets a generator spawned from
-        the session's."""
-        room = session.budget - session.unique_queries if session.budget is not None else len(cells)
-        new: dict[object, Cell] = {}
-        for cell in cells:
-            if cell is not None and len(new) < room and not session.seen(cell):
-                new.setdefault(self.identity(cell), cell)
-        if not new:
-            return
-        children = session.rng.spawn(len(new)) if session.rng is not None else [None] * len(new)
-        futures = [
-            self.actors[k % len(self.actors)].lookup.remote(cell, child)
-            for k, (cell, child) in enumerate(zip(new.values(), children, strict=True))
-        ]
-        self._ready.update(zip(new, self._ray.get(futures), strict=True))
-
-    def lookup(self, pruned: Cell, rng: np.random.Generator | None) -> Evaluation:
-        result = self._ready.pop(self.identity(pruned), None)
-        if result is None:
-            result = self._ray.get(self.actors[0].lookup.remote(pruned, rng))
-        return result
-
-    def identity(self, cell: Cell) -> object:
-        return self.inner.identity(cell)
-
-    def all_scores(self) -> np.ndarray:
-        return self.inner.all_scores()
-
-    def close(self) -> None:
-        for actor in self.actors:
-            self._ray.kill(actor)
-        self.actors = []
-
-
 # ---------------------------------------------------------------------------- the strategy
 
 
@@ -129,45 +57,89 @@ class RayBenchmarkPool(Benchmark):
 class Reinforce(Strategy):
     """Zoph & Le's controller trained online with REINFORCE within the query budget.
 
-    `executor` is "local" (in-process, deterministic) or "ray" (queries prefetched in parallel by
-    `num_workers` Ray actors; `address` joins a running cluster). After a run, `stats` holds one
-    dict per update (mean valid reward, invalid draws, baseline, entropy, temperature, new cells).
+    After a run, `stats` holds one dict per update (mean valid reward, draws, invalid draws, new
+    cells, baseline, entropy, temperature).
     """
 
-    executor: str = "local"
     config: ReinforceConfig = field(default_factory=ReinforceConfig)
-    num_workers: int = 2
-    address: str | None = None
     stats: list[dict] = field(default_factory=list, init=False, repr=False)
     name = "reinforce"
 
-    def __post_init__(self) -> None:
-        if self.executor not in ("local", "ray"):
-            raise RlnasError(f"unknown executor {self.executor!r} for reinforce; choose local or ray")
-
-    def run(self, benchmark: Benchmark, budget: int, rng: np.random.Generator) -> list[Evaluation]:
-        if self.executor == "local":
-            return super().run(benchmark, budget, rng)
-        pool = RayBenchmarkPool(benchmark, self.num_workers, self.address)
-        try:
-            return super().run(pool, budget, rng)
-        finally:
-            pool.close()
-
-    def search(self, session: QuerySession, rng: np.random.Generator) -> None:
+    def start(self, space: SearchSpace, rng: np.random.Generator) -> None:
         try:
             import torch
 
-            from rlnas.strategies.controller import reinforce_search
+            from rlnas.strategies import controller as algorithm
         except ModuleNotFoundError as exc:
             raise RlnasError("the reinforce strategy needs PyTorch: pip install torch") from exc
-        if self.executor == "ray" and not isinstance(session.benchmark, RayBenchmarkPool):
-            raise RlnasError("executor='ray' needs the session that Reinforce.run opens on a RayBenchmarkPool")
-        threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-        torch.set_num_threads(1)  # compare runs one strategy per core: no oversubscription
-        torch.use_deterministic_algorithms(True)
-        try:
-            self.stats = reinforce_search(session, rng, self.config)
-        finally:
-            torch.set_num_threads(threads)
-            torch.use_deterministic_algorithms(deterministic)
+        super().start(space, rng)
+        cfg = self.config
+        self._torch, self._algorithm = torch, algorithm
+        self.controller = algorithm.make_controller(space, cfg.hidden_size, cfg.init_range, int(rng.integers(2**63)))
+        self.generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
+        self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=cfg.learning_rate)
+        self.baseline: float | None = None
+        self.temperature, self.stale = 1.0, 0
+        self.stats = []
+        self.unique_told = 0  # new architectures told so far: the run's unique queries
+        self._rollout = None
+
+    def ask(self) -> Cell | None:
+        if self._rollout is None or self._told == len(self._asked):
+            if self._rollout is not None:
+                self._update()
+            # 1. Rollout: M replicas, invalid draws redrawn (and kept for the update).
+            self._rollout = self._algorithm.sample_rollout(
+                self.controller, self.space, self.config.batch_size, self.config.max_attempts,
+                self.generator, self.temperature,
+            )  # fmt: skip
+            self._rewards = [self.config.invalid_reward] * len(self._rollout.cells)
+            self._asked = [k for k, cell in enumerate(self._rollout.cells) if cell is not None]
+            self._next = self._told = self._new_cells = 0
+        # 2. Evaluation: every valid cell is asked for, the whole batch at once.
+        if self._next == len(self._asked):
+            return None
+        cell = self._rollout.cells[self._asked[self._next]]
+        self._next += 1
+        return cell
+
+    def tell(self, cell: Cell, result: Evaluation, new: bool) -> None:
+        k = next(k for k in self._asked if self._rollout.cells[k] is cell)
+        self._rewards[k] = result.score
+        self._told += 1
+        self._new_cells += int(new)
+        self.unique_told += int(new)
+
+    def _update(self) -> None:
+        """3. REINFORCE with a moving-average baseline and an entropy bonus, then the progress guard."""
+        cfg, torch = self.config, self._torch
+        valid = [self._rewards[k] for k in self._asked]
+        if self.baseline is None and valid:
+            self.baseline = float(np.mean(valid))
+        reference = self.baseline if self.baseline is not None else cfg.invalid_reward
+        advantages = torch.tensor(self._rewards, dtype=torch.float32) - reference
+        loss, entropy = self._algorithm.reinforce_loss(
+            self.controller, self._rollout.decisions, advantages, cfg.entropy_weight, self.temperature
+        )
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        if valid:
+            self.baseline = cfg.baseline_decay * reference + (1 - cfg.baseline_decay) * float(np.mean(valid))
+        self.stats.append(
+            {
+                "queries": self.unique_told,
+                "mean_reward": float(np.mean(valid)) if valid else float("nan"),
+                "draws": len(self._rewards),
+                "invalid": len(self._rewards) - len(valid),
+                "new_cells": self._new_cells,
+                "baseline": reference,
+                "entropy": float(entropy.mean()),
+                "temperature": self.temperature,
+            }
+        )
+        # 4. Progress guard: a controller stuck on known cells samples at a rising temperature.
+        self.stale = 0 if self._new_cells else self.stale + 1
+        # capped at 2 ** 10: logits / 1024 are already practically uniform (and 2.0 ** n overflows past 1023)
+        hot = self.stale - cfg.stale_patience + 1
+        self.temperature = 1.0 if hot <= 0 else 2.0 ** min(hot, 10)
