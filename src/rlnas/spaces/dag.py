@@ -215,7 +215,7 @@ class DAGSpace:
 
     # ------------------------------------------------------------ samplers
     def sample(self, rng: np.random.Generator) -> Cell:
-        """The default sampler matches the space's distribution of vertex and edge counts."""
+        """Uniform over the space's unique cells (see `rlnas.spaces.strata` and docs/sampler.md)."""
         from rlnas.spaces.strata import stratified_sampler
 
         return stratified_sampler(self).sample(rng)
