@@ -8,7 +8,7 @@ import pytest
 
 from rlnas.benchmarks.nb101 import table_cells
 from rlnas.cells import INPUT, OUTPUT, Cell
-from rlnas.errors import InvalidCellError
+from rlnas.errors import ConfigError
 from rlnas.experiments.sampler_check import draw_counts, table_counts, total_variation
 from rlnas.spaces import NB101_SPACE, NB201_SPACE, DAGSpace
 from rlnas.spaces.dag import canonical_form
@@ -215,7 +215,7 @@ def test_identity_is_the_key_within_nb101_limits():
 
 
 def test_a_space_without_ops_vertices_or_edges_is_a_one_line_error():
-    with pytest.raises(InvalidCellError, match="at least 1 op, 2 vertices and 1 edge"):
+    with pytest.raises(ConfigError, match="at least 1 op, 2 vertices and 1 edge"):
         DAGSpace("empty", (), 7, 9)
-    with pytest.raises(InvalidCellError, match="at least 1 op, 2 vertices and 1 edge"):
+    with pytest.raises(ConfigError, match="at least 1 op, 2 vertices and 1 edge"):
         DAGSpace("tiny", ("a",), 1, 9)

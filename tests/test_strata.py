@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rlnas.cells import INPUT, OUTPUT, Cell
-from rlnas.errors import InvalidCellError
+from rlnas.errors import ConfigError
 from rlnas.spaces import DAGSpace
 from rlnas.spaces.strata import (
     FixedDags,
@@ -316,9 +316,9 @@ def test_two_op_and_one_op_spaces_sample():
 
 
 def test_a_space_without_cells_is_a_one_line_error():
-    with pytest.raises(InvalidCellError, match="holds no cell"):
+    with pytest.raises(ConfigError, match="holds no cell"):
         count_classes(3, 1, 5)
-    with pytest.raises(InvalidCellError, match="holds no cell"):
+    with pytest.raises(ConfigError, match="holds no cell"):
         count_classes(3, 5, 0)
 
 

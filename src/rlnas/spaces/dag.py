@@ -30,7 +30,7 @@ import numpy as np
 
 from rlnas.cells import INPUT, OUTPUT, Cell
 from rlnas.cells.cell import bits
-from rlnas.errors import InvalidCellError
+from rlnas.errors import ConfigError, InvalidCellError
 from rlnas.spaces.base import uniform_neighbour
 
 
@@ -44,7 +44,7 @@ class DAGSpace:
 
     def __post_init__(self) -> None:
         if not self.op_names or self.max_vertices < 2 or self.max_edges < 1:
-            raise InvalidCellError(
+            raise ConfigError(
                 f"space {self.name!r} has {len(self.op_names)} ops, {self.max_vertices} vertices and "
                 f"{self.max_edges} edges at most; give at least 1 op, 2 vertices and 1 edge"
             )

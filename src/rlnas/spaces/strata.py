@@ -43,7 +43,7 @@ import numpy as np
 from rlnas.cells import INPUT, OUTPUT, Cell
 from rlnas.cells.cell import bits
 from rlnas.data import cache_dir
-from rlnas.errors import InvalidCellError
+from rlnas.errors import ConfigError
 
 Poly = tuple[int, ...]  # coefficients in x, where x counts edges, truncated at the space's edge limit
 Orbits = tuple[tuple[int, int], ...]  # (orbit size, how many orbits) pairs, sorted by size
@@ -402,7 +402,7 @@ class StratifiedSampler:
     def __post_init__(self) -> None:
         self._strata = sorted(k for k, c in self.counts.items() if c)
         if not self._strata:
-            raise InvalidCellError(
+            raise ConfigError(
                 f"a DAG space with {self.max_vertices} vertices and {self.max_edges} edges holds no cell; "
                 "allow at least 2 vertices and 1 edge"
             )
