@@ -192,6 +192,14 @@ def test_counts_are_cached_on_disk_and_a_corrupt_cache_is_rebuilt(tmp_path, monk
     assert (saved["num_ops"], saved["max_vertices"], saved["max_edges"]) == (4, 6, 8)
     assert {(v, e): c for v, e, c in saved["counts"]} == built.counts == count_classes(4, 6, 8).counts
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+    _sampler.cache_clear()
+    loaded = stratified_sampler(space)
+    assert loaded is not built and loaded.fixed == built.fixed
+    draws = []
+    for sampler in (loaded, count_classes(4, 6, 8)):
+        rng = np.random.default_rng(3)
+        draws.append([sampler.sample(rng) for _ in range(50)])
+    assert draws[0] == draws[1] and len(set(draws[0])) > 40  # the same stream whether counts were read or built
 
     _sampler.cache_clear()
     saved["counts"][0][2] += 1  # a cache is trusted as it stands: a changed count is read back
