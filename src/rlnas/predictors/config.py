@@ -62,6 +62,9 @@ class PathConfig(EnsembleConfig):
 class GINConfig(EnsembleConfig):
     """A graph isomorphism network ensemble over the cell's vertex tokens and its adjacency."""
 
+    hidden_size: int = 32
+    """Width of the vertex states and hidden layers (64 ranks no better and costs twice as much;
+    docs/predictors.md)."""
     num_layers: int = 3
     """Message-passing rounds; each vertex hears its predecessors and its successors separately."""
 
