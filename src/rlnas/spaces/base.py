@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Mapping
 from typing import Protocol
 
 import numpy as np
 
 from rlnas.cells import Cell
+from rlnas.errors import InvalidCellError
 
 
 class SearchSpace(Protocol):
@@ -49,6 +50,35 @@ class SearchSpace(Protocol):
     def describe(self, cell: Cell) -> dict:
         """A JSON-ready description of a cell in the space's own terms."""
         ...
+
+
+#: A space's architectures as categorical choices: (name, options) in a fixed order; options are
+#: ints or strings, so that outside optimisers (Optuna's distributions, ConfigSpace) take them as they are.
+Choices = list[tuple[str, tuple[int | str, ...]]]
+
+
+class CategoricalSpace(SearchSpace, Protocol):
+    """A space whose architectures are a fixed set of categorical choices (what `tpe` searches)."""
+
+    def choices(self) -> Choices:
+        """Every choice, (name, options), in a fixed order."""
+        ...
+
+    def from_choices(self, chosen: Mapping[str, int | str]) -> Cell:
+        """The pruned valid cell of one option per choice; InvalidCellError for a combination outside the space."""
+        ...
+
+
+def chosen_values(space: CategoricalSpace, chosen: Mapping[str, int | str]) -> list[int | str]:
+    """The option chosen for every choice of `space`, in order; InvalidCellError for a missing or unknown one."""
+    values = []
+    for name, options in space.choices():
+        if name not in chosen:
+            raise InvalidCellError(f"no option for the choice {name!r} of {space.name}; give one of {options}")
+        if chosen[name] not in options:
+            raise InvalidCellError(f"{name}={chosen[name]!r} is not an option of {space.name}; give one of {options}")
+        values.append(chosen[name])
+    return values
 
 
 def uniform_neighbour(space: SearchSpace, cell: Cell, rng: np.random.Generator) -> Cell:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -31,7 +31,7 @@ import numpy as np
 from rlnas.cells import INPUT, OUTPUT, Cell
 from rlnas.cells.cell import bits
 from rlnas.errors import ConfigError, InvalidCellError
-from rlnas.spaces.base import uniform_neighbour
+from rlnas.spaces.base import Choices, chosen_values, uniform_neighbour
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,24 @@ class DAGSpace:
         if not square or not (isinstance(ops, list) and all(isinstance(o, str) for o in ops)):
             raise InvalidCellError(f"{self.name} archs need a square matrix (a list of rows) and a list of op names")
         return self.cell_from_names(matrix, ops)
+
+    # ------------------------------------------------------------ categorical encoding
+    def choices(self) -> Choices:
+        """NAS-Bench-101's encoding (its paper's and NASLib's searches): one 0/1 choice per pair i < j of
+        the max_vertices x max_vertices upper-triangular matrix (`edge_<i>_<j>`), then the op of each
+        interior vertex (`op_<v>`, by name). Some combinations are outside the space (more than
+        max_edges edges after pruning, or no input -> output path): `from_choices` refuses them."""
+        edges = [(f"edge_{i}_{j}", (0, 1)) for i, j in self._pair_index]
+        return [*edges, *((f"op_{v}", self.op_names) for v in range(1, self.max_vertices - 1))]
+
+    def from_choices(self, chosen: Mapping[str, int | str]) -> Cell:
+        """The pruned cell of the matrix and ops; vertices off every input -> output path are dropped."""
+        values = chosen_values(self, chosen)
+        rows = [0] * self.max_vertices
+        for (i, j), bit in zip(self._pair_index, values, strict=False):
+            rows[i] |= int(bit) << j
+        ops = tuple(self.op_names.index(name) for name in values[len(self._pair_index) :])
+        return self.validate(Cell(tuple(rows), (INPUT, *ops, OUTPUT)))
 
     # ------------------------------------------------------------ identity
     @cached_property

@@ -39,7 +39,7 @@ from __future__ import annotations
 import ast
 import itertools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cache, lru_cache
@@ -49,7 +49,7 @@ import numpy as np
 from rlnas.cells import INPUT, INPUT2, OUTPUT, SUM, Arch, Cell
 from rlnas.cells.cell import bits
 from rlnas.errors import InvalidCellError
-from rlnas.spaces.base import uniform_neighbour
+from rlnas.spaces.base import Choices, chosen_values, uniform_neighbour
 
 DARTS_OPS = (
     "max_pool_3x3",
@@ -369,6 +369,30 @@ class DARTSSpace:
 
     def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
         return uniform_neighbour(self, arch, rng)
+
+    # ------------------------------------------------------------ categorical encoding
+    def choices(self) -> Choices:
+        """NAS-Bench-301's ConfigSpace layout, unconditional: per cell and node, its two sources as one
+        choice (`normal_node3_inputs`: '0_1', '0_2' or '1_2', so they are always distinct), then the op
+        of the edge from the lower source and of the edge from the higher (`normal_node3_op0`, `_op1`)."""
+        result: Choices = []
+        for cell_type in CELL_TYPES:
+            for node in NODES:
+                sources = tuple(f"{a}_{b}" for a, b in itertools.combinations(range(node), 2))
+                result.append((f"{cell_type}_node{node}_inputs", sources))
+                result += [(f"{cell_type}_node{node}_op{k}", self.op_names) for k in (0, 1)]
+        return result
+
+    def from_choices(self, chosen: Mapping[str, int | str]) -> Arch:
+        values = iter(chosen_values(self, chosen))
+        cells = []
+        for _ in CELL_TYPES:
+            pairs = []
+            for _ in NODES:
+                a, b = (int(x) for x in str(next(values)).split("_"))
+                pairs += [(a, self.op_names.index(next(values))), (b, self.op_names.index(next(values)))]
+            cells.append(pairs)
+        return self.arch(*cells)
 
     # ------------------------------------------------------------ text forms
     def cell_from_names(self, matrix: list[list[int]], op_names: list[str]) -> Arch:

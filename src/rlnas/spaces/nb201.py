@@ -11,14 +11,14 @@ so that every one of the 15,625 strings has its own cell and the conversion is l
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from rlnas.cells import Cell, EdgeCell, edges_to_nodes, nodes_to_edges
 from rlnas.errors import InvalidCellError
-from rlnas.spaces.base import uniform_neighbour
+from rlnas.spaces.base import Choices, chosen_values, uniform_neighbour
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NB201_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
@@ -75,6 +75,13 @@ class NB201Space:
 
     def mutate(self, cell: Cell, rng: np.random.Generator) -> Cell:
         return uniform_neighbour(self, cell, rng)
+
+    def choices(self) -> Choices:
+        """The op of each edge, `edge_<src>_<dst>` in NB201's edge order, by op name."""
+        return [(f"edge_{src}_{dst}", NB201_OPS) for src, dst in NB201_EDGES]
+
+    def from_choices(self, chosen: Mapping[str, int | str]) -> Cell:
+        return nb201_string_to_cell("".join(str(NB201_OPS.index(op)) for op in chosen_values(self, chosen)))
 
     def cell_from_names(self, matrix: list[list[int]], op_names: list[str]) -> Cell:
         raise InvalidCellError("give NB201 cells as --arch with 6 op indices (e.g. 123040), not as a matrix")

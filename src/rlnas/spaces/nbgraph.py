@@ -30,7 +30,7 @@ import hashlib
 import itertools
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
@@ -40,7 +40,7 @@ import numpy as np
 from rlnas.cells import INPUT, OUTPUT, Cell
 from rlnas.data import cache_dir
 from rlnas.errors import DataError, InvalidCellError
-from rlnas.spaces.base import uniform_neighbour
+from rlnas.spaces.base import Choices, chosen_values, uniform_neighbour
 
 #: The package's op list (`nas_bench_graph.architecture.gnn_list`); its table keys index into it.
 NBGRAPH_OPS = ("gat", "gcn", "gin", "cheb", "sage", "arma", "graph", "fc", "skip")
@@ -195,6 +195,22 @@ class NBGraphSpace:
     def sample(self, rng: np.random.Generator) -> Cell:
         """Uniform over the architectures (the package's classes), as a draw from the table would be."""
         return self.cell_of_class(int(rng.integers(self.num_cells)))
+
+    # ------------------------------------------------------------ categorical encoding
+    def choices(self) -> Choices:
+        """The package's own form: per node i (1..4) the node it reads (`input_<i>`, 0..i-1) and its op
+        (`op_<i>`, by name). Several forms are one architecture (`validate` canonicalises them)."""
+        return [
+            choice
+            for i in range(1, NUM_NODES + 1)
+            for choice in ((f"input_{i}", tuple(range(i))), (f"op_{i}", self.op_names))
+        ]
+
+    def from_choices(self, chosen: Mapping[str, int | str]) -> Cell:
+        """The canonical cell of the form; InvalidCellError for the all-skip architectures (not in the table)."""
+        values = chosen_values(self, chosen)
+        link = tuple(int(j) for j in values[0::2])
+        return self.validate(arch_to_cell(link, tuple(self.op_names.index(name) for name in values[1::2])))
 
     # ------------------------------------------------------------ neighbourhood
     def edits(self, cell: Cell) -> Iterator[tuple[int, Cell]]:
