@@ -131,6 +131,7 @@ class NB101Benchmark(Benchmark):
         self.repeat = repeat
         self._row_of_key = dict(zip(keys.tolist(), range(len(keys)), strict=True))
         self.metric = "validation_accuracy" if "validation_accuracy" in table.metrics else "test_accuracy"
+        self.cost_metric = "training_time" if "training_time" in table.metrics else None
         self._repeats = table.metrics[self.metric].shape[1]
         self._per_repeat = {name: v for name, v in table.metrics.items() if v.ndim == 2}
         self._mean = {name: (np.nanmean(v, axis=1) if v.ndim == 2 else v) for name, v in table.metrics.items()}

@@ -32,6 +32,7 @@ class NB201Benchmark(Benchmark):
 
     space = NB201_SPACE
     metric = "validation_accuracy"
+    cost_metric = "training_time"
 
     def __init__(self, dataset: str = "cifar10", repeat: str = "mean"):
         if dataset not in DATASETS:

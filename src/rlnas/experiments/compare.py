@@ -1,9 +1,16 @@
 """Strategies x runs on one benchmark, fairly: the same budget and the same per-run seeds for all.
 
-Each finished run is written to its own file under `DIR/runs/` by an atomic rename, so a killed
-comparison loses at most the runs in flight, and running it again with the same arguments skips
-every finished run. `results.csv`, `summary.json` and `anytime.png` are rebuilt from the run
-files at the end, each again by an atomic rename.
+Everything a user can get wrong is checked before any worker starts or any file is written
+(`validate`). Each finished run is written to its own files under `DIR/runs/` by an atomic rename
+(its rows, then a JSON of how it ended), so a killed comparison loses at most the runs in flight,
+and running it again with the same arguments skips every finished run; temporary files a kill
+left behind are removed. `config.json` records the settings and what identifies each strategy (a
+content hash of a policy file), and a rerun that differs is refused. `results.csv`,
+`summary.json` and `anytime.png` are rebuilt from the run files at the end.
+
+Runs go in parallel over worker processes, or as Ray tasks (`executor="ray"`, retried when a
+worker dies; `address` joins a cluster). Results on a benchmark a learned policy was trained on
+are marked in-distribution in the summary.
 """
 
 from __future__ import annotations
@@ -11,20 +18,22 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from rlnas.benchmarks import Benchmark, Evaluation, load_benchmark
+from rlnas.benchmarks import Benchmark, check_benchmark, load_benchmark
 from rlnas.errors import RlnasError
+from rlnas.files import remove_stale_temporaries, write_atomic
 from rlnas.strategies import make_strategy
+from rlnas.strategies.runner import SearchResult, run_search
 
-RESULT_FIELDS = ("strategy", "run", "query", "hash", "score", "best_so_far")
+RESULT_FIELDS = ("strategy", "run", "query", "hash", "score", "best_so_far", "cost")
 SUMMARY_BUDGETS = (10, 20, 50, 100, 150, 200, 300, 500, 1000)
 
 
@@ -36,6 +45,8 @@ class CompareConfig:
     runs: int
     seed: int
     repeat: str = "mean"
+    budget_seconds: float | None = None
+    """Also stop a run once its queries' summed training time (the benchmark's cost) reaches this."""
 
 
 def run_seed(seed: int, run: int) -> np.random.Generator:
@@ -43,18 +54,13 @@ def run_seed(seed: int, run: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, run]))
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def run_file_stem(strategy: str) -> str:
+    """A strategy spec such as `agent:runs/x` made safe for a file name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", strategy)
 
 
-def _run_file(out: Path, strategy: str, run: int) -> Path:
-    """One file per finished run; a spec such as `agent:runs/x` is made safe for a file name."""
-    return out / "runs" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', strategy)}-{run:04d}.csv"
+def _run_file(out: Path, strategy: str, run: int, suffix: str = ".csv") -> Path:
+    return out / "runs" / f"{run_file_stem(strategy)}-{run:04d}{suffix}"
 
 
 def rows_csv(rows: list[tuple]) -> str:
@@ -65,44 +71,111 @@ def rows_csv(rows: list[tuple]) -> str:
     return buffer.getvalue()
 
 
-_worker_benchmark: Benchmark | None = None
-
-
-def _init_worker(config: CompareConfig, data: str | None) -> None:
-    global _worker_benchmark
-    _worker_benchmark = load_benchmark(config.benchmark, data, config.repeat)
-
-
-def _execute(config: CompareConfig, strategy: str, run: int, out: str) -> tuple[str, int]:
-    """Run one (strategy, run) and store its rows; runs in a worker process or in-process."""
-    assert _worker_benchmark is not None
-    history = make_strategy(strategy).run(_worker_benchmark, config.budget, run_seed(config.seed, run))
-    write_atomic(_run_file(Path(out), strategy, run), rows_csv(run_rows(strategy, run, history)))
-    return strategy, run
-
-
-def run_rows(strategy: str, run: int, history: list[Evaluation]) -> list[tuple]:
-    """The results.csv rows of one run: every unique query with the best score so far."""
-    best = -np.inf
+def run_rows(strategy: str, run: int, result: SearchResult, cost_metric: str | None) -> list[tuple]:
+    """The results.csv rows of one run: every unique query, the best score so far and the cost so far."""
+    best, cost = -np.inf, 0.0
     rows = []
-    for k, result in enumerate(history, start=1):
-        best = max(best, result.score)
-        rows.append((strategy, run, k, result.hash, repr(result.score), repr(best)))
+    for k, evaluation in enumerate(result.history, start=1):
+        best = max(best, evaluation.score)
+        cost += evaluation.metrics.get(cost_metric, 0.0) if cost_metric else 0.0
+        rows.append((strategy, run, k, evaluation.hash, repr(evaluation.score), repr(best), repr(cost)))
     return rows
 
 
-def check_config(out: Path, config: CompareConfig) -> None:
-    """Refuse to mix the runs of two different comparisons in one folder."""
-    path = out / "config.json"
-    if path.exists():
-        stored = json.loads(path.read_text())
-        if stored != asdict(config) | {"strategies": list(config.strategies)}:
+# ---------------------------------------------------------------------------- validation
+
+
+def validate(config: CompareConfig, out: Path, data: str | None) -> dict[str, dict]:
+    """Check everything before anything starts; return what identifies each strategy.
+
+    One-line errors for: budgets, runs and seeds out of range, duplicate strategies or two that
+    would share a run file, an unknown strategy or benchmark, missing data, a policy evaluated on
+    its training seed, and an output folder that is a file or cannot be written.
+    """
+    if config.budget < 1 or config.runs < 1:
+        raise RlnasError(f"--budget and --runs must be at least 1 (got {config.budget} and {config.runs})")
+    if config.seed < 0:
+        raise RlnasError(f"--seed must be 0 or more, got {config.seed}")
+    if config.budget_seconds is not None and config.budget_seconds <= 0:
+        raise RlnasError(f"--budget-seconds must be positive, got {config.budget_seconds}")
+    if not config.strategies:
+        raise RlnasError("no strategy given: pass --strategies, e.g. rs,ls,re")
+    stems: dict[str, str] = {}
+    for name in config.strategies:
+        if name in stems.values():
+            raise RlnasError(f"the strategy {name} is listed twice in --strategies; list each once")
+        other = stems.setdefault(run_file_stem(name), name)
+        if other != name:
+            raise RlnasError(f"the strategies {other} and {name} would share one results file; rename one of them")
+    check_benchmark(config.benchmark, data, config.repeat)
+    identities = {}
+    for name in config.strategies:
+        strategy = make_strategy(name)  # an unknown name or a missing policy fails here
+        if getattr(strategy, "training_seed", None) == config.seed:
             raise RlnasError(
-                f"{out} holds a comparison with other settings ({stored}); use another --out or the same arguments"
+                f"--seed {config.seed} is the training seed of {name}; evaluate on disjoint seeds (e.g. --seed 1000)"
             )
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(asdict(config), indent=2))
+        identities[name] = {
+            "fingerprint": getattr(strategy, "fingerprint", None),
+            "trained_on": getattr(strategy, "trained_on", None),
+        }
+    if out.exists() and not out.is_dir():
+        raise RlnasError(f"--out {out} is a file; give a folder")
+    return identities
+
+
+def prepare_folder(out: Path, config: CompareConfig, identities: dict[str, dict]) -> None:
+    """Create the folder (or check it holds the same comparison), and clear stale temporaries."""
+    record = asdict(config) | {"strategies": list(config.strategies), "identities": identities}
+    path = out / "config.json"
+    try:
+        (out / "runs").mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            stored = json.loads(path.read_text())
+            if stored != record:
+                changed = sorted(k for k in record if stored.get(k) != record[k])
+                raise RlnasError(
+                    f"{out} holds a comparison with other settings ({', '.join(changed)} differ); "
+                    "use another --out or the same arguments (and the same policy files)"
+                )
+        else:
+            write_atomic(path, json.dumps(record, indent=2))
+        remove_stale_temporaries(out)
+        remove_stale_temporaries(out / "runs")
+    except json.JSONDecodeError as exc:
+        raise RlnasError(f"{path} is corrupt ({exc.msg}); remove it, or use another --out") from exc
+    except OSError as exc:
+        raise RlnasError(f"cannot write to {out} ({exc.strerror}); give a writable --out with free space") from exc
+
+
+# ---------------------------------------------------------------------------- running
+
+
+@lru_cache(maxsize=1)
+def _benchmark(name: str, data: str | None, repeat: str) -> Benchmark:
+    """The benchmark a worker process uses for all its runs (loaded once per process)."""
+    return load_benchmark(name, data, repeat)
+
+
+def execute_run(config: CompareConfig, strategy: str, run: int, out: str, data: str | None) -> tuple[str, int]:
+    """Run one (strategy, run) and store its files; in a worker process, a Ray task or in-process."""
+    import torch  # one core per run: parallelism is across runs (this is a worker's own process state)
+
+    benchmark = _benchmark(config.benchmark, data, config.repeat)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        searcher = make_strategy(strategy)
+        result = run_search(
+            searcher, benchmark, config.budget, run_seed(config.seed, run), budget_seconds=config.budget_seconds
+        )
+    finally:
+        torch.set_num_threads(threads)
+    overhead = searcher.overhead() if hasattr(searcher, "overhead") else {}
+    ending = {"stop_reason": result.stop_reason, "total_queries": result.total_queries, "cost": result.cost}
+    write_atomic(_run_file(Path(out), strategy, run, ".json"), json.dumps(ending | {"overhead": overhead}))
+    write_atomic(_run_file(Path(out), strategy, run), rows_csv(run_rows(strategy, run, result, benchmark.cost_metric)))
+    return strategy, run
 
 
 def run_comparison(
@@ -111,45 +184,45 @@ def run_comparison(
     data: str | None = None,
     workers: int = 1,
     on_progress: Callable[[int, int], None] | None = None,
+    executor: str = "local",
+    address: str | None = None,
 ) -> dict:
     """Run every missing (strategy, run), then write results.csv, summary.json and anytime.png."""
-    if config.budget < 1 or config.runs < 1:
-        raise RlnasError("--budget and --runs must be at least 1")
-    for name in config.strategies:
-        strategy = make_strategy(name)  # fail fast on an unknown name or a missing policy
-        if getattr(strategy, "training_seed", None) == config.seed:
-            raise RlnasError(
-                f"--seed {config.seed} is the training seed of {name}; evaluate on disjoint seeds (e.g. --seed 1000)"
-            )
-    check_config(out, config)
-    (out / "runs").mkdir(exist_ok=True)
+    if workers < 1:
+        raise RlnasError(f"--workers must be at least 1, got {workers}")
+    if executor not in ("local", "ray"):
+        raise RlnasError(f"unknown executor {executor!r}; choose local or ray")
+    identities = validate(config, out, data)
+    prepare_folder(out, config, identities)
     jobs = [(s, r) for r in range(config.runs) for s in config.strategies if not _run_file(out, s, r).exists()]
     total = config.runs * len(config.strategies)
     done = total - len(jobs)
     if on_progress:
         on_progress(done, total)
-    if jobs and workers > 1:
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(config, data)) as pool:
-            futures = [pool.submit(_execute, config, s, r, str(out)) for s, r in jobs]
+
+    def finished() -> None:
+        nonlocal done
+        done += 1
+        if on_progress:
+            on_progress(done, total)
+
+    if jobs and executor == "ray":
+        _run_on_ray(config, jobs, out, data, address, finished)
+    elif jobs and workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            futures = [pool.submit(execute_run, config, s, r, str(out), data) for s, r in jobs]
             for future in as_completed(futures):
                 future.result()
-                done += 1
-                if on_progress:
-                    on_progress(done, total)
-    elif jobs:
-        _init_worker(config, data)
+                finished()
+    else:
         for s, r in jobs:
-            _execute(config, s, r, str(out))
-            done += 1
-            if on_progress:
-                on_progress(done, total)
+            execute_run(config, s, r, str(out), data)
+            finished()
 
-    benchmark = (
-        _worker_benchmark if _worker_benchmark is not None else load_benchmark(config.benchmark, data, config.repeat)
-    )
+    benchmark = _benchmark(config.benchmark, data, config.repeat)
     curves = collect(out, config)
     write_results(out, config)
-    summary = summarize(curves, benchmark, config.budget)
+    summary = summarize(curves, benchmark, config, identities, endings(out, config))
     write_atomic(out / "summary.json", json.dumps(summary, indent=2))
     from rlnas.experiments.plots import plot_anytime
 
@@ -157,16 +230,49 @@ def run_comparison(
     return summary
 
 
+def _run_on_ray(config, jobs, out: Path, data, address: str | None, finished: Callable[[], None]) -> None:
+    """Each run is a Ray task (one CPU), retried on another worker if its worker dies."""
+    try:
+        import ray
+    except ModuleNotFoundError as exc:
+        raise RlnasError("--executor ray needs Ray: pip install 'rlnas[ray]'") from exc
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        task = ray.remote(num_cpus=1, max_retries=3)(execute_run)
+        pending = [task.remote(config, s, r, str(out), data) for s, r in jobs]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            ray.get(ready)
+            finished()
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# ---------------------------------------------------------------------------- results
+
+
 def collect(out: Path, config: CompareConfig) -> dict[str, np.ndarray]:
-    """Best-so-far curves per strategy: an array of shape (runs, budget)."""
+    """Best-so-far curves per strategy: (runs, longest run); a run that stopped early keeps its best."""
     curves = {}
     for strategy in config.strategies:
         runs = []
         for r in range(config.runs):
             with open(_run_file(out, strategy, r), newline="") as f:
                 runs.append([float(row["best_so_far"]) for row in csv.DictReader(f)])
-        curves[strategy] = np.array(runs)
+        length = max(len(run) for run in runs)
+        curves[strategy] = np.array([run + run[-1:] * (length - len(run)) for run in runs])
     return curves
+
+
+def endings(out: Path, config: CompareConfig) -> dict[str, list[dict]]:
+    """How each run ended (stop reason, queries, cost, the strategy's own overhead)."""
+    return {
+        s: [json.loads(_run_file(out, s, r, ".json").read_text()) for r in range(config.runs)]
+        for s in config.strategies
+    }
 
 
 def write_results(out: Path, config: CompareConfig) -> None:
@@ -182,24 +288,47 @@ def summary_budgets(budget: int) -> list[int]:
     return sorted({b for b in SUMMARY_BUDGETS if b <= budget} | {budget})
 
 
-def summarize(curves: dict[str, np.ndarray], benchmark: Benchmark, budget: int) -> dict:
-    """Mean best score, its 95% confidence half-width (normal approximation) and mean regret."""
+def summarize(
+    curves: dict[str, np.ndarray],
+    benchmark: Benchmark,
+    config: CompareConfig,
+    identities: dict[str, dict] | None = None,
+    run_endings: dict[str, list[dict]] | None = None,
+) -> dict:
+    """Mean best score, its 95% confidence half-width (normal approximation) and, where the
+    benchmark's best is known, the mean regret; per strategy, whether the benchmark is one its
+    policy was trained on, how its runs ended, and the summed overhead it reported."""
     strategies = {}
     for name, curve in curves.items():
         budgets = {}
-        for b in summary_budgets(budget):
+        for b in summary_budgets(min(config.budget, curve.shape[1])):
             best = curve[:, b - 1]
             sem = best.std(ddof=1) / np.sqrt(len(best)) if len(best) > 1 else float("nan")
-            budgets[str(b)] = {
-                "mean_best": float(best.mean()),
-                "ci95": float(1.96 * sem),
-                "mean_regret": float(benchmark.best_possible - best.mean()),
+            budgets[str(b)] = {"mean_best": float(best.mean()), "ci95": float(1.96 * sem)}
+            if benchmark.best_possible is not None:
+                budgets[str(b)]["mean_regret"] = float(benchmark.best_possible - best.mean())
+        trained_on = (identities or {}).get(name, {}).get("trained_on")
+        entry: dict = {"budgets": budgets, "in_distribution": bool(trained_on and benchmark.name in trained_on)}
+        if trained_on is not None:
+            entry["trained_on"] = trained_on
+        if run_endings is not None:
+            ends = run_endings[name]
+            entry["stop_reasons"] = {
+                reason: sum(e["stop_reason"] == reason for e in ends) for reason in {e["stop_reason"] for e in ends}
             }
-        strategies[name] = {"budgets": budgets}
+            entry["mean_total_queries"] = float(np.mean([e["total_queries"] for e in ends]))
+            overhead: dict[str, float] = {}
+            for e in ends:
+                for key, value in e.get("overhead", {}).items():
+                    overhead[key] = overhead.get(key, 0.0) + float(value)
+            if overhead:
+                entry["overhead_total"] = overhead
+        strategies[name] = entry
     return {
         "benchmark": benchmark.name,
         "metric": benchmark.metric,
         "best_possible": benchmark.best_possible,
         "runs": int(next(iter(curves.values())).shape[0]),
+        "budget_seconds": config.budget_seconds,
         "strategies": strategies,
     }

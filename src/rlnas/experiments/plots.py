@@ -21,19 +21,27 @@ def _save(fig, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def plot_anytime(curves: dict[str, np.ndarray], best_possible: float, benchmark: str, metric: str, path: Path) -> None:
-    """Regret of the best-so-far score against queries (log y), mean and 95% band per strategy."""
+def plot_anytime(
+    curves: dict[str, np.ndarray], best_possible: float | None, benchmark: str, metric: str, path: Path
+) -> None:
+    """Regret of the best-so-far score against queries (log y), mean and 95% band per strategy;
+    the best-so-far score itself where the benchmark's best is unknown."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, curve in curves.items():
-        regret = best_possible - curve
-        mean = regret.mean(axis=0)
-        half = 1.96 * regret.std(axis=0, ddof=1) / np.sqrt(len(regret)) if len(regret) > 1 else 0 * mean
+        values = best_possible - curve if best_possible is not None else curve
+        mean = values.mean(axis=0)
+        half = 1.96 * values.std(axis=0, ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0 * mean
         x = np.arange(1, curve.shape[1] + 1)
         (line,) = ax.plot(x, mean, label=name)
-        ax.fill_between(x, np.maximum(mean - half, 1e-6), mean + half, color=line.get_color(), alpha=0.2)
-    ax.set_yscale("log")
+        low = np.maximum(mean - half, 1e-6) if best_possible is not None else mean - half
+        ax.fill_between(x, low, mean + half, color=line.get_color(), alpha=0.2)
+    label = metric.replace("_", " ")
+    if best_possible is not None:
+        ax.set_yscale("log")
+        ax.set_ylabel(f"regret of best {label}")
+    else:
+        ax.set_ylabel(f"best {label} so far")
     ax.set_xlabel("unique architectures queried")
-    ax.set_ylabel(f"regret of best {metric.replace('_', ' ')}")
     runs = next(iter(curves.values())).shape[0]
     ax.set_title(f"{benchmark}: mean over {runs} runs, 95% band")
     ax.grid(True, which="both", alpha=0.3)

@@ -14,6 +14,7 @@ On the ask/tell runner the environment steps on results it is told: its session 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,7 +48,12 @@ class AgentSearch(Strategy):
     @property
     def trained_on(self) -> list[str]:
         """The benchmarks the policy was trained on: results there are in-distribution."""
-        return [self.policy.info["benchmark"]] if "benchmark" in self.policy.info else []
+        return [self.policy.benchmark]
+
+    @property
+    def fingerprint(self) -> str:
+        """A content hash of the policy file: a resumed comparison must use the same policy."""
+        return hashlib.sha256(Path(self.policy.source).read_bytes()).hexdigest()
 
     def start(self, space: SearchSpace, rng: np.random.Generator) -> None:
         super().start(space, rng)

@@ -32,7 +32,9 @@ from rlnas.cells import Cell
 from rlnas.errors import RlnasError
 from rlnas.spaces import SearchSpace
 
-#: A strategy that proposes only known architectures this many times in a row has run dry.
+#: A strategy that proposes only known architectures this many times in a row (or 20 times as many
+#: as it has found, whichever is more: random search needs about N asks to find the last cell of N)
+#: has run dry.
 MAX_REVISIT_STREAK = 10_000
 
 
@@ -128,7 +130,7 @@ class Search:
             if known is not None:
                 self.strategy.tell(cell, known, False)
                 self._revisit_streak += 1
-                if self._revisit_streak >= MAX_REVISIT_STREAK:
+                if self._revisit_streak >= max(MAX_REVISIT_STREAK, 20 * len(self.session.history)):
                     self.stop_reason = "stalled"
                 continue
             if identity in self._pending:
@@ -222,8 +224,8 @@ class RayExecutor:
         if self._started_ray:
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
         actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=self.max_retries)(_BenchmarkActor)
-        shared = ray.put(benchmark)
-        self.actors = [actor.remote(shared) for _ in range(self.workers)]
+        self._shared = ray.put(benchmark)  # kept referenced: a restarted actor is built from it again
+        self.actors = [actor.remote(self._shared) for _ in range(self.workers)]
         self._pending: dict[object, tuple[Cell, int]] = {}
         self._load = [0] * self.workers
 
