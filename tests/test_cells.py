@@ -66,6 +66,7 @@ def _hash_chunk(args):
     return sum(Cell(r, o).module_hash() != h for (r, o), h in zip(rows_ops, expected, strict=True))
 
 
+@pytest.mark.slow
 def test_every_nb101_hash_is_reproduced_and_every_key_is_distinct(nb101):
     """The full check: all 423,624 official module hashes from the cells alone (about a minute)."""
     cells = table_cells(nb101.table)
