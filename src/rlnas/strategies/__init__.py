@@ -7,6 +7,7 @@ from rlnas.strategies.agent import AgentSearch
 from rlnas.strategies.base import Strategy
 from rlnas.strategies.baselines import LocalSearch, RandomSearch, RandomWalk, RegularizedEvolution
 from rlnas.strategies.reinforce import Reinforce
+from rlnas.strategies.tpe import TPE
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "rs": RandomSearch,
@@ -15,6 +16,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "re": RegularizedEvolution,
     "reinforce": Reinforce,
     "agent": AgentSearch,
+    "tpe": TPE,
 }
 DESCRIPTIONS = {
     "rs": "random search (the space's default sampler)",
@@ -23,6 +25,7 @@ DESCRIPTIONS = {
     "re": "regularized evolution (population 30, tournament 10)",
     "reinforce": "REINFORCE-trained LSTM controller (Zoph & Le 2017)",
     "agent": "the learned search policy of rlnas train: agent:DIR (greedy on Q over unseen neighbours)",
+    "tpe": "Optuna's TPE sampler, its defaults, over the space's categorical choices (the tpe extra)",
 }
 
 
