@@ -30,6 +30,7 @@ A Ray run is not bit-reproducible (actors race), which is what the in-process ex
 from __future__ import annotations
 
 import os
+import uuid
 
 import numpy as np
 import torch
@@ -79,9 +80,13 @@ class RemoteActor:
 
     Ray re-runs this constructor with the same arguments when it restarts a lost actor, so nothing
     here depends on the run's progress: weights and generators come with the first episode request.
+    The replay server is found by its name (a handle among the arguments would pin them in the
+    object store, which Ray warns about for restartable actors).
     """
 
-    def __init__(self, benchmark: str, data, config: ApeXConfig, index: int, network_config: QNetworkConfig, replay):
+    def __init__(
+        self, benchmark: str, data, config: ApeXConfig, index: int, network_config: QNetworkConfig, replay: str
+    ):
         import ray
 
         from rlnas.benchmarks import load_benchmark
@@ -90,7 +95,7 @@ class RemoteActor:
         self.benchmark = load_benchmark(benchmark, data)
         self.config = config
         self.index = index
-        self.replay = replay
+        self.replay = ray.get_actor(replay)
         with torch.random.fork_rng(devices=[]):  # the weights arrive with the first request
             self.network = QNetwork(network_config)
         self.weights_version = -1
@@ -141,7 +146,8 @@ class RayExecutor:
         actor_cpus = min(1.0, total_cpus / cfg.actors)
         replay_cls = ray.remote(num_cpus=0, max_restarts=0)(ReplayServer)
         actor_cls = ray.remote(num_cpus=actor_cpus, max_restarts=cfg.actor_restarts, max_task_retries=-1)(RemoteActor)
-        self.replay = replay_cls.remote(cfg, run.layout, [cfg.seed, 2])
+        replay_name = f"rlnas-apex-replay-{uuid.uuid4().hex}"
+        self.replay = replay_cls.options(name=replay_name).remote(cfg, run.layout, [cfg.seed, 2])
         if run.checkpoint_state is not None:
             state = run.restore()
             if "replay_server" not in state:
@@ -150,7 +156,7 @@ class RayExecutor:
         run.counters.setdefault("actor_restarts", 0)
         self.weights_ref = ray.put(run.learner.actor_weights())
         self.actors = [
-            actor_cls.remote(run.spec.benchmark, run.data, cfg, i, run.network_config, self.replay)
+            actor_cls.remote(run.spec.benchmark, run.data, cfg, i, run.network_config, replay_name)
             for i in range(cfg.actors)
         ]
 
