@@ -6,6 +6,7 @@ import pytest
 from rlnas.benchmarks import load_benchmark
 from rlnas.errors import ConfigError
 from rlnas.predictors import GINConfig, PathConfig
+from rlnas.strategies import DESCRIPTIONS, STRATEGIES, make_strategy
 from rlnas.strategies.bananas import Bananas, BananasConfig
 from rlnas.strategies.baselines import RandomSearch
 
@@ -109,3 +110,11 @@ def test_settings_are_validated_with_a_named_error():
         BananasConfig(predictor="gin", predictor_settings=PathConfig())
     with pytest.raises(ConfigError, match="candidates"):
         BananasConfig(mutations_per_parent=0, num_random=0)
+
+
+def test_bananas_is_registered_with_an_optional_predictor_argument():
+    assert "bananas" in STRATEGIES and "bananas" in DESCRIPTIONS
+    assert make_strategy("bananas").config.predictor == "path"
+    assert make_strategy("bananas:gin").config.predictor == "gin"
+    with pytest.raises(ConfigError, match="unknown predictor 'forest'"):
+        make_strategy("bananas:forest")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rlnas.errors import RlnasError
 from rlnas.strategies.agent import AgentSearch
+from rlnas.strategies.bananas import Bananas
 from rlnas.strategies.base import Strategy
 from rlnas.strategies.baselines import LocalSearch, RandomSearch, RandomWalk, RegularizedEvolution
 from rlnas.strategies.reinforce import Reinforce
@@ -17,6 +18,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "reinforce": Reinforce,
     "agent": AgentSearch,
     "tpe": TPE,
+    "bananas": Bananas,
 }
 DESCRIPTIONS = {
     "rs": "random search (the space's default sampler)",
@@ -26,11 +28,15 @@ DESCRIPTIONS = {
     "reinforce": "REINFORCE-trained LSTM controller (Zoph & Le 2017)",
     "agent": "the learned search policy of rlnas train: agent:DIR (greedy on Q over unseen neighbours)",
     "tpe": "Optuna's TPE sampler, its defaults, over the space's categorical choices (the tpe extra)",
+    "bananas": "BANANAS (White et al. 2021): path-encoding MLP ensemble, Thompson sampling over mutations of the best; "
+    "bananas:gin ranks with a graph network",
 }
 
 
 #: The strategies whose spec carries an argument, and how to write it.
 TAKES_ARGUMENT = {"agent": "agent:DIR (a policy folder of rlnas train, or a shipped policy's name)"}
+#: The strategies whose spec may carry an argument.
+OPTIONAL_ARGUMENT = {"bananas": "bananas:PREDICTOR (path, the default, or gin)"}
 
 
 def make_strategy(spec: str) -> Strategy:
@@ -40,7 +46,7 @@ def make_strategy(spec: str) -> Strategy:
         raise RlnasError(f"unknown strategy {spec!r}; choose from {', '.join(STRATEGIES)}")
     if name in TAKES_ARGUMENT and not argument:
         raise RlnasError(f"the strategy {name} needs an argument: {TAKES_ARGUMENT[name]}")
-    if name not in TAKES_ARGUMENT and colon:
+    if name not in TAKES_ARGUMENT and name not in OPTIONAL_ARGUMENT and colon:
         raise RlnasError(f"the strategy {name} takes no argument; write {name}, not {spec!r}")
     return STRATEGIES[name](argument) if argument else STRATEGIES[name]()
 
