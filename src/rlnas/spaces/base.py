@@ -9,6 +9,7 @@ import numpy as np
 
 from rlnas.cells import Cell
 from rlnas.errors import InvalidCellError
+from rlnas.spaces.layout import EditLayout
 
 
 class SearchSpace(Protocol):
@@ -18,6 +19,8 @@ class SearchSpace(Protocol):
     max_vertices: int
     #: Size of the fixed edit (action) layout; see `rlnas.spaces.dag` for the layout.
     num_edits: int
+    #: What each edit index does (`rlnas.spaces.layout`): what `edits()` numbers its edits by.
+    edit_layout: EditLayout
 
     def edits(self, cell: Cell) -> Iterator[tuple[int, Cell]]:
         """Yield (edit index, pruned valid result) for every applicable edit of a valid cell."""

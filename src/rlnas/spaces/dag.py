@@ -32,6 +32,7 @@ from rlnas.cells import INPUT, OUTPUT, Cell
 from rlnas.cells.cell import bits
 from rlnas.errors import ConfigError, InvalidCellError
 from rlnas.spaces.base import Choices, chosen_values, uniform_neighbour
+from rlnas.spaces.layout import EDGE_TOGGLE, INSERT, NONE, OP_CHANGE, REMOVE, Edit, EditLayout
 
 
 @dataclass(frozen=True)
@@ -146,35 +147,43 @@ class DAGSpace:
 
     # ------------------------------------------------------------ edit layout
     @cached_property
+    def edit_layout(self) -> EditLayout:
+        """The layout of the module doc: op changes (v, op), edge toggles and insertions (i -> j, op) by
+        pair column by column, removals (v); the input (vertex 0) and the output keep their labels."""
+        interior, ops = range(1, self.max_vertices - 1), range(len(self.op_names))
+        edits = (
+            *(Edit(OP_CHANGE, 0, v, NONE, o) for v in interior for o in ops),
+            *(Edit(EDGE_TOGGLE, 0, i, j) for i, j in self._pair_index),
+            *(Edit(INSERT, 0, i, j, o) for i, j in self._pair_index for o in ops),
+            *(Edit(REMOVE, 0, v) for v in interior),
+        )
+        return EditLayout(edits, num_cells=1, max_vertices=self.max_vertices, num_ops=len(self.op_names))
+
+    @cached_property
     def num_edits(self) -> int:
-        slots, num_ops, pairs = self.max_vertices - 2, len(self.op_names), len(self._pair_index)
-        return slots * num_ops + pairs + pairs * num_ops + slots
+        return len(self.edit_layout)
 
     def edits(self, cell: Cell) -> Iterator[tuple[int, Cell]]:
         """Yield (edit index, pruned valid result) for every applicable edit of a pruned valid cell."""
         rows, ops = cell.rows, cell.ops
         n, num_ops = len(rows), len(self.op_names)
         num_edges = cell.num_edges
-        pair_index = self._pair_index
-        slots, pairs = self.max_vertices - 2, len(pair_index)
-        toggle_base = slots * num_ops
-        insert_base = toggle_base + pairs
-        remove_base = insert_base + pairs * num_ops
+        index = self.edit_layout.index
 
         for v in range(1, n - 1):
             for op in range(num_ops):
                 if op != ops[v]:
-                    yield (v - 1) * num_ops + op, Cell(rows, (*ops[:v], op, *ops[v + 1 :]))
+                    yield index[OP_CHANGE, 0, v, NONE, op], Cell(rows, (*ops[:v], op, *ops[v + 1 :]))
 
         for j in range(1, n):
             for i in range(j):
                 if rows[i] >> j & 1:
                     removed = Cell((*rows[:i], rows[i] & ~(1 << j), *rows[i + 1 :]), ops).prune()
                     if removed is not None:
-                        yield toggle_base + pair_index[i, j], removed
+                        yield index[EDGE_TOGGLE, 0, i, j, NONE], removed
                 elif num_edges < self.max_edges:
                     yield (
-                        toggle_base + pair_index[i, j],
+                        index[EDGE_TOGGLE, 0, i, j, NONE],
                         Cell((*rows[:i], rows[i] | 1 << j, *rows[i + 1 :]), ops),
                     )
 
@@ -184,14 +193,14 @@ class DAGSpace:
                     inserted_rows = _insert_vertex(rows, i, j)
                     for op in range(num_ops):
                         yield (
-                            insert_base + pair_index[i, j] * num_ops + op,
+                            index[INSERT, 0, i, j, op],
                             Cell(inserted_rows, (*ops[:j], op, *ops[j:])),
                         )
 
         for v in range(1, n - 1):
             removed = self._remove_vertex(rows, ops, v)
             if removed is not None:
-                yield remove_base + v - 1, removed
+                yield index[REMOVE, 0, v, NONE, NONE], removed
 
     def _remove_vertex(self, rows: tuple[int, ...], ops: tuple[int, ...], v: int) -> Cell | None:
         preds = [u for u in range(v) if rows[u] >> v & 1]

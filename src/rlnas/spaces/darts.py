@@ -40,9 +40,9 @@ import ast
 import itertools
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 
 import numpy as np
 
@@ -50,6 +50,7 @@ from rlnas.cells import INPUT, INPUT2, OUTPUT, SUM, Arch, Cell
 from rlnas.cells.cell import bits
 from rlnas.errors import InvalidCellError
 from rlnas.spaces.base import Choices, chosen_values, uniform_neighbour
+from rlnas.spaces.layout import NONE, OP_CHANGE, SOURCE_CHANGE, Edit, EditLayout
 
 DARTS_OPS = (
     "max_pool_3x3",
@@ -100,12 +101,17 @@ _OUTPUT_VERTEX = 3 * len(NODES) + 2
 _OPS_OF_LAYOUT = (INPUT, INPUT2, *(SUM if v % 3 == 1 else None for v in range(2, _OUTPUT_VERTEX)), OUTPUT)
 
 
+def _edge_vertex(e: int) -> int:
+    """The op vertex of edge e (= 2 * (node - 2) + slot) in the converted layout."""
+    return 2 + 3 * (e // 2) + (e & 1)
+
+
 def pairs_to_cell(pairs: Pairs) -> Cell:
     """The ops-on-nodes cell of normalized pairs: `edges_to_nodes` of the DARTS edge cell, built directly."""
     rows = [0] * (_OUTPUT_VERTEX + 1)
     ops = list(_OPS_OF_LAYOUT)
     for e, (src, op) in enumerate(pairs):
-        vertex, node_vertex = 2 + 3 * (e // 2) + (e & 1), _NODE_VERTEX[2 + e // 2]
+        vertex, node_vertex = _edge_vertex(e), _NODE_VERTEX[2 + e // 2]
         rows[_NODE_VERTEX[src]] |= 1 << vertex
         rows[vertex] = 1 << node_vertex
         rows[node_vertex] = 1 << _OUTPUT_VERTEX
@@ -254,10 +260,6 @@ class DARTSSpace:
     op_names: tuple[str, ...] = DARTS_OPS
     #: Vertices of one converted cell (the space's architectures have two such cells).
     max_vertices: int = 15
-    _per_cell: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_per_cell", NUM_EDGES * (len(self.op_names) + MAX_SOURCES))
 
     # ------------------------------------------------------------ native form
     def arch(self, normal: Sequence[Sequence[int]], reduce: Sequence[Sequence[int]]) -> Arch:
@@ -324,27 +326,49 @@ class DARTSSpace:
                 return pairs
 
     # ------------------------------------------------------------ edit layout
+    @cached_property
+    def edit_layout(self) -> EditLayout:
+        """The layout of the module doc, in vertices of the converted cells: per cell, op changes (the op
+        vertex of edge e gets op o), then source changes (it reads the vertex of node s instead)."""
+        num_ops = len(self.op_names)
+        edits = tuple(
+            edit
+            for c in range(len(CELL_TYPES))
+            for edit in (
+                *(Edit(OP_CHANGE, c, _edge_vertex(e), NONE, o) for e in range(NUM_EDGES) for o in range(num_ops)),
+                *(
+                    Edit(SOURCE_CHANGE, c, _edge_vertex(e), _NODE_VERTEX[s])
+                    for e in range(NUM_EDGES)
+                    for s in range(MAX_SOURCES)
+                ),
+            )
+        )
+        return EditLayout(edits, num_cells=len(CELL_TYPES), max_vertices=self.max_vertices, num_ops=num_ops)
+
     @property
     def num_edits(self) -> int:
-        return len(CELL_TYPES) * self._per_cell
+        return len(self.edit_layout)
 
     def edits(self, arch: Arch) -> Iterator[tuple[int, Arch]]:
         """Yield (edit index, result) for every applicable edit of a valid architecture (see the module doc)."""
         num_ops = len(self.op_names)
         cells = self.pairs(arch)
+        index = self.edit_layout.index
         for c, pairs in enumerate(cells):
-            base = c * self._per_cell
             for e, (src, op) in enumerate(pairs):
                 for new_op in range(num_ops):
                     if new_op != op:
-                        yield base + e * num_ops + new_op, self._replace(arch, c, pairs, e, (src, new_op))
+                        yield (
+                            index[OP_CHANGE, c, _edge_vertex(e), NONE, new_op],
+                            self._replace(arch, c, pairs, e, (src, new_op)),
+                        )
             for e, (_, op) in enumerate(pairs):
                 node = NODES[e // 2]
                 taken = (pairs[e & ~1][0], pairs[e | 1][0])
                 for new_src in range(node):
                     if new_src not in taken:
-                        index = base + NUM_EDGES * num_ops + e * MAX_SOURCES + new_src
-                        yield index, self._replace(arch, c, pairs, e, (new_src, op))
+                        edit = (SOURCE_CHANGE, c, _edge_vertex(e), _NODE_VERTEX[new_src], NONE)
+                        yield index[edit], self._replace(arch, c, pairs, e, (new_src, op))
 
     @staticmethod
     def _replace(arch: Arch, c: int, pairs: Pairs, e: int, pair: tuple[int, int]) -> Arch:

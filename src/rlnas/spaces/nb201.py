@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from rlnas.cells import Cell, EdgeCell, edges_to_nodes, nodes_to_edges
 from rlnas.errors import InvalidCellError
 from rlnas.spaces.base import Choices, chosen_values, uniform_neighbour
+from rlnas.spaces.layout import NONE, OP_CHANGE, Edit, EditLayout
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NB201_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
@@ -61,13 +63,22 @@ class NB201Space:
         """`Cell.key`: distinct for all 15,625 NB201 cells."""
         return cell.key
 
+    @cached_property
+    def edit_layout(self) -> EditLayout:
+        """Op changes (v, op) for every vertex between input and output; only the 6 op vertices of a
+        converted cell ever have valid ones (the sum vertices keep their label)."""
+        num_ops = len(self.op_names)
+        edits = tuple(Edit(OP_CHANGE, 0, v, NONE, o) for v in range(1, self.max_vertices - 1) for o in range(num_ops))
+        return EditLayout(edits, num_cells=1, max_vertices=self.max_vertices, num_ops=num_ops)
+
     def edits(self, cell: Cell) -> Iterator[tuple[int, Cell]]:
         ops, num_ops = cell.ops, len(NB201_OPS)
+        index = self.edit_layout.index
         for v, label in enumerate(ops):
             if label >= 0:
                 for op in range(num_ops):
                     if op != label:
-                        yield (v - 1) * num_ops + op, Cell(cell.rows, (*ops[:v], op, *ops[v + 1 :]))
+                        yield index[OP_CHANGE, 0, v, NONE, op], Cell(cell.rows, (*ops[:v], op, *ops[v + 1 :]))
 
     def neighbours(self, cell: Cell) -> list[Cell]:
         """The op changes: 6 edges x 4 other ops (the edges are fixed in NB201)."""

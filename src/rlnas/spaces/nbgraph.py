@@ -29,10 +29,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib.metadata import version
 
 import numpy as np
@@ -40,14 +39,15 @@ import numpy as np
 from rlnas.cells import INPUT, OUTPUT, Cell
 from rlnas.data import cache_dir
 from rlnas.errors import DataError, InvalidCellError
+from rlnas.files import atomic_path
 from rlnas.spaces.base import Choices, chosen_values, uniform_neighbour
+from rlnas.spaces.layout import NONE, OP_CHANGE, SOURCE_CHANGE, Edit, EditLayout
 
 #: The package's op list (`nas_bench_graph.architecture.gnn_list`); its table keys index into it.
 NBGRAPH_OPS = ("gat", "gcn", "gin", "cheb", "sage", "arma", "graph", "fc", "skip")
 #: The ops the ogbn-proteins table was trained with (`gnn_list_proteins`).
 NBGRAPH_PROTEINS_OPS = ("gcn", "sage", "arma", "fc", "skip")
 NUM_NODES = 4
-_INPUT_CHANGES = NUM_NODES * (NUM_NODES + 1) // 2
 _ALL_LINKS = tuple(itertools.product(*(range(i + 1) for i in range(NUM_NODES))))
 
 
@@ -137,9 +137,8 @@ def _key_of_every_form(op_names: tuple[str, ...]) -> np.ndarray:
         keys[code] = Arch(list(link), list(ops)).valid_hash()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npy")
-        np.save(tmp, keys)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, keys)
     except OSError:
         pass  # a read-only cache folder only costs the rebuild next time
     return keys
@@ -160,9 +159,19 @@ class NBGraphSpace:
     op_names: tuple[str, ...]
     max_vertices: int = NUM_NODES + 2
 
+    @cached_property
+    def edit_layout(self) -> EditLayout:
+        """The layout of the module doc: op changes (node i, op o), then input changes (node i reads j < i)."""
+        nodes, num_ops = range(1, NUM_NODES + 1), len(self.op_names)
+        edits = (
+            *(Edit(OP_CHANGE, 0, i, NONE, o) for i in nodes for o in range(num_ops)),
+            *(Edit(SOURCE_CHANGE, 0, i, j) for i in nodes for j in range(i)),
+        )
+        return EditLayout(edits, num_cells=1, max_vertices=self.max_vertices, num_ops=num_ops)
+
     @property
     def num_edits(self) -> int:
-        return NUM_NODES * len(self.op_names) + _INPUT_CHANGES
+        return len(self.edit_layout)
 
     @property
     def num_cells(self) -> int:
@@ -218,14 +227,15 @@ class NBGraphSpace:
         classes = _classes(self.op_names)
         link, ops = cell_to_arch(cell, num_ops)
         here = classes.class_of_form[_form_code(link, ops, num_ops)]
+        index = self.edit_layout.index
         candidates = [
-            ((i - 1) * num_ops + o, link, (*ops[: i - 1], o, *ops[i:]))
+            (index[OP_CHANGE, 0, i, NONE, o], link, (*ops[: i - 1], o, *ops[i:]))
             for i in range(1, NUM_NODES + 1)
             for o in range(num_ops)
             if o != ops[i - 1]
         ]
         candidates += [
-            (NUM_NODES * num_ops + i * (i - 1) // 2 + j, (*link[: i - 1], j, *link[i:]), ops)
+            (index[SOURCE_CHANGE, 0, i, j, NONE], (*link[: i - 1], j, *link[i:]), ops)
             for i in range(1, NUM_NODES + 1)
             for j in range(i)
             if j != link[i - 1]
