@@ -7,7 +7,7 @@ import torch
 from rlnas.benchmarks import load_benchmark
 from rlnas.errors import ConfigError, RlnasError
 from rlnas.predictors import GINConfig, PathConfig, kendall_tau, make_predictor
-from rlnas.predictors.encodings import PathVocabulary, cell_paths
+from rlnas.predictors.encodings import PathVocabulary, arch_paths
 from rlnas.spaces.nb201 import nb201_string_to_cell
 from tests.conftest import make_cell
 from tests.toy_benchmark import ToyBenchmark
@@ -48,20 +48,20 @@ def train_and_test(benchmark, n_train: int, n_test: int, seed: int):
 def test_path_encoding_of_an_nb101_cell_names_each_input_output_path_by_its_ops():
     # input -> conv3x3 (0) -> maxpool (2) -> output, input -> conv1x1 (1) -> output, input -> output
     cell = make_cell([[0, 1, 1, 0, 1], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1], [0] * 5], [0, 1, 2])
-    assert cell_paths(cell) == {(0,), (0, 0, 2), (0, 1)}
+    assert arch_paths(cell) == {(0, 0), (0, 0, 0, 2), (0, 0, 1)}  # (cell, source, ops...)
 
 
 def test_path_encoding_of_an_nb201_cell_follows_its_edges_to_node_3():
     # edges (1<-0)=1, (2<-0)=2, (2<-1)=3, (3<-0)=4, (3<-1)=1, (3<-2)=2; the sum vertices carry no op
-    paths = cell_paths(nb201_string_to_cell("123412"))
-    assert paths == {(0, 4), (0, 1, 1), (0, 2, 2), (0, 1, 3, 2)}
+    paths = arch_paths(nb201_string_to_cell("123412"))
+    assert paths == {(0, 0, 4), (0, 0, 1, 1), (0, 0, 2, 2), (0, 0, 1, 3, 2)}
 
 
 def test_path_encoding_is_the_same_for_isomorphic_cells():
     a = make_cell([[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]], [0, 2])
     b = make_cell([[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]], [2, 0])
     assert a.key == b.key and a != b
-    assert cell_paths(a) == cell_paths(b)
+    assert arch_paths(a) == arch_paths(b)
 
 
 def test_path_vocabulary_keeps_the_most_frequent_paths_and_drops_unknown_ones():
@@ -174,3 +174,16 @@ def test_sizes_come_from_the_space(name):
     predictor = make_predictor(toy.space, FAST[name])
     predictor.fit(cells[:40], scores[:40], rng)
     assert kendall_tau(predictor.predict(cells[40:])[0], scores[40:]) > 0.3
+
+
+@pytest.mark.parametrize("name", ["path", "gin"])
+def test_predictors_rank_two_cell_darts_architectures(name):
+    """DARTS (the distilled NB301 surrogate): a normal and a reduction cell of 15 vertices each."""
+    benchmark = load_benchmark("nb301-distilled")
+    train, scores, test, truth = train_and_test(benchmark, 60, 150, seed=0)
+    assert len(train[0].cells) == 2
+    predictor = make_predictor(benchmark.space, FAST[name])
+    predictor.fit(train, scores, np.random.default_rng(0))
+    assert kendall_tau(predictor.predict(test)[0], truth) > 0.3
+    with pytest.raises(RlnasError, match="2 cells"):
+        predictor.predict([train[0].cells[0]])  # one cell of an architecture is not an architecture

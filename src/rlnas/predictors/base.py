@@ -7,17 +7,18 @@ from typing import Protocol
 
 import numpy as np
 
-from rlnas.cells import Cell
+from rlnas.cells import Arch, Cell
 
 
 class Predictor(Protocol):
     """Estimates the score of unqueried cells from the (cell, score) pairs queried so far."""
 
-    def fit(self, cells: Sequence[Cell], scores: Sequence[float], rng: np.random.Generator) -> None:
-        """Train from scratch on pruned, valid cells and their scores; all randomness from `rng`."""
+    def fit(self, cells: Sequence[Cell | Arch], scores: Sequence[float], rng: np.random.Generator) -> None:
+        """Train from scratch on pruned, valid cells (or several-cell architectures) and their scores;
+        all randomness from `rng`."""
         ...
 
-    def predict(self, cells: Sequence[Cell]) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, cells: Sequence[Cell | Arch]) -> tuple[np.ndarray, np.ndarray]:
         """(mean, std) of the predicted scores of pruned, valid cells; std is the model's uncertainty."""
         ...
 

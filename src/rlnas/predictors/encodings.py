@@ -1,8 +1,9 @@
 """BANANAS' path encoding (White et al. 2021), for cells of any ops-on-nodes space.
 
 A path runs from a source vertex (one without in-edges: the input, or either input of a DARTS
-cell) to the output; it is named by the index of its source among the sources and by the op
-labels of the vertices it passes, in order. Structural vertices (sum, input, output) carry no op
+cell) to the output; it is named by the index of its cell in the architecture (0 for a one-cell
+space; DARTS has a normal and a reduction cell), the index of its source among the cell's sources,
+and the op labels of the vertices it passes, in order. Structural vertices (sum, input, output) carry no op
 and are left out of the name, so a converted ops-on-edges cell (NB201) is named by the ops of its
 edges along each path. Isomorphic cells have the same paths.
 
@@ -20,14 +21,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rlnas.cells import Cell
+from rlnas.cells import Arch, Cell
 from rlnas.cells.cell import bits
 
 Path = tuple[int, ...]
 
 
-def cell_paths(cell: Cell) -> frozenset[Path]:
-    """The distinct source -> output paths of a pruned cell, each as (source rank, op labels...)."""
+def arch_paths(arch: Cell | Arch) -> frozenset[Path]:
+    """The distinct source -> output paths of a pruned cell or architecture, each as
+    (cell index, source rank, op labels...)."""
+    cells = arch.cells if isinstance(arch, Arch) else (arch,)
+    return frozenset((index, *path) for index, cell in enumerate(cells) for path in _cell_paths(cell))
+
+
+def _cell_paths(cell: Cell) -> set[Path]:
     n = len(cell.rows)
     has_input = 0
     for row in cell.rows:
@@ -41,7 +48,7 @@ def cell_paths(cell: Cell) -> frozenset[Path]:
         prefix = (label,) if label >= 0 else ()
         for w in bits(cell.rows[v]):
             to_output[v].update(prefix + path for path in to_output[w])
-    return frozenset((rank, *path) for rank, source in enumerate(sources) for path in to_output[source])
+    return {(rank, *path) for rank, source in enumerate(sources) for path in to_output[source]}
 
 
 class PathVocabulary:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlnas.cells import Cell
+from rlnas.cells import Arch, Cell
 from rlnas.errors import RlnasError
 from rlnas.predictors.config import EnsembleConfig
 
@@ -79,21 +79,28 @@ class EnsemblePredictor(ABC):
     def __init__(self, config: EnsembleConfig):
         self.config = config
         self.model: nn.Module | None = None
+        self.num_cells = 1  # cells per architecture, set by fit
         self._shift, self._scale = 0.0, 1.0
 
+    def _check_cells(self, cells: Sequence[Cell | Arch]) -> None:
+        if any((len(c.cells) if isinstance(c, Arch) else 1) != self.num_cells for c in cells):
+            raise RlnasError(f"every architecture must have {self.num_cells} cells, like those the predictor fitted")
+
     @abstractmethod
-    def encode(self, cells: Sequence[Cell], fitting: bool) -> tuple[torch.Tensor, ...]:
+    def encode(self, cells: Sequence[Cell | Arch], fitting: bool) -> tuple[torch.Tensor, ...]:
         """Tensors of shape (len(cells), ...) for the model; `fitting` may rebuild a data-dependent encoding."""
 
     @abstractmethod
     def build(self, generator: torch.Generator) -> nn.Module:
         """A freshly initialised ensemble model for the encoding of the last fit."""
 
-    def fit(self, cells: Sequence[Cell], scores: Sequence[float], rng: np.random.Generator) -> None:
+    def fit(self, cells: Sequence[Cell | Arch], scores: Sequence[float], rng: np.random.Generator) -> None:
         config, k = self.config, self.config.ensemble_size
         y = np.asarray(scores, dtype=np.float64)
         if len(cells) != len(y) or len(y) < 2:
             raise RlnasError(f"a predictor needs at least 2 scored cells to fit, got {len(cells)} cells")
+        self.num_cells = len(cells[0].cells) if isinstance(cells[0], Arch) else 1
+        self._check_cells(cells)
         self._shift, self._scale = float(y.mean()), float(y.std()) or 1.0
         generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
         with torch_threads(config.num_threads):
@@ -114,9 +121,10 @@ class EnsemblePredictor(ABC):
                     optimiser.step()
         self.model = model.eval()
 
-    def predict(self, cells: Sequence[Cell]) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, cells: Sequence[Cell | Arch]) -> tuple[np.ndarray, np.ndarray]:
         if self.model is None:
             raise RlnasError("the predictor has not been fitted; call fit() with queried cells first")
+        self._check_cells(cells)
         k = self.config.ensemble_size
         with torch_threads(self.config.num_threads), torch.no_grad():
             inputs = self.encode(cells, fitting=False)

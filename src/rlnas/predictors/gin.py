@@ -5,7 +5,8 @@ input/output/sum (`encode_cell` of the search environment, padded to the space's
 Each round, a vertex adds up what its predecessors and, separately, its successors hold (a cell
 is directed: what feeds a vertex and what it feeds are different things), and a two-layer MLP of
 the three sums updates it, with a residual connection. The mean over the cell's vertices goes
-through an MLP head to the score.
+through an MLP head to the score; an architecture of several cells (DARTS: normal and reduction)
+runs every cell through the same rounds and concatenates the cells' means, in their fixed order.
 Sum aggregation makes the network as discriminative as the 1-WL test, and the readout does not
 depend on the vertex order, so isomorphic cells get the same prediction.
 """
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlnas.cells import Cell
+from rlnas.cells import Arch, Cell
 from rlnas.env.search_env import encode_cell, num_tokens
 from rlnas.predictors.config import GINConfig
 from rlnas.predictors.ensemble import EnsembleLinear, EnsemblePredictor, ensemble_mlp
@@ -26,7 +27,7 @@ from rlnas.spaces import SearchSpace
 
 
 class _GIN(nn.Module):
-    def __init__(self, config: GINConfig, vocabulary: int, generator: torch.Generator):
+    def __init__(self, config: GINConfig, vocabulary: int, num_cells: int, generator: torch.Generator):
         super().__init__()
         k, d = config.ensemble_size, config.hidden_size
         self.embedding = EnsembleLinear(k, vocabulary, d, generator)
@@ -34,10 +35,12 @@ class _GIN(nn.Module):
             nn.Sequential(EnsembleLinear(k, 3 * d, d, generator), nn.ReLU(), EnsembleLinear(k, d, d, generator))
             for _ in range(config.num_layers)
         )
-        self.head = ensemble_mlp(k, d, d, 1, 1, generator)
+        self.head = ensemble_mlp(k, num_cells * d, d, 1, 1, generator)
 
     def forward(self, one_hot: torch.Tensor, adjacency: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        k, batch, vertices, vocabulary = one_hot.shape
+        k, archs, cells, vertices, vocabulary = one_hot.shape
+        batch = archs * cells  # every cell of every architecture, through the same rounds
+        adjacency, mask = adjacency.reshape(k, batch, vertices, vertices), mask.reshape(k, batch, vertices)
         # a product with one-hot tokens, not an index: its gradient sums in a fixed order (deterministic)
         h = self.embedding(one_hot.reshape(k, batch * vertices, vocabulary)).view(k, batch, vertices, -1)
         incoming = adjacency.transpose(-1, -2)
@@ -46,7 +49,7 @@ class _GIN(nn.Module):
             h = h + update(messages.view(k, batch * vertices, -1)).view(h.shape)
             h = torch.relu(h)
         pooled = (h * mask.unsqueeze(-1)).sum(dim=2) / mask.sum(dim=2, keepdim=True)
-        return self.head(pooled).squeeze(-1)
+        return self.head(pooled.reshape(k, archs, -1)).squeeze(-1)
 
 
 class GINPredictor(EnsemblePredictor):
@@ -57,14 +60,16 @@ class GINPredictor(EnsemblePredictor):
         self.max_vertices = int(space.max_vertices)
         self.vocabulary = num_tokens(space)
 
-    def encode(self, cells: Sequence[Cell], fitting: bool) -> tuple[torch.Tensor, ...]:
-        tokens, adjacency, mask = zip(*(encode_cell(cell, self.max_vertices) for cell in cells), strict=True)
-        one_hot = np.eye(self.vocabulary, dtype=np.float32)[np.stack(tokens)]
+    def encode(self, cells: Sequence[Cell | Arch], fitting: bool) -> tuple[torch.Tensor, ...]:
+        parts = [arch.cells if isinstance(arch, Arch) else (arch,) for arch in cells]
+        encoded = [[encode_cell(cell, self.max_vertices) for cell in p] for p in parts]
+        tokens, adjacency, mask = (np.array([[e[i] for e in arch] for arch in encoded]) for i in range(3))
+        one_hot = np.eye(self.vocabulary, dtype=np.float32)[tokens]
         return (
             torch.from_numpy(one_hot),
-            torch.from_numpy(np.stack(adjacency).astype(np.float32)),
-            torch.from_numpy(np.stack(mask).astype(np.float32)),
+            torch.from_numpy(adjacency.astype(np.float32)),
+            torch.from_numpy(mask.astype(np.float32)),
         )
 
     def build(self, generator: torch.Generator) -> nn.Module:
-        return _GIN(self.config, self.vocabulary, generator)
+        return _GIN(self.config, self.vocabulary, self.num_cells, generator)

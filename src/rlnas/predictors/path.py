@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from rlnas.cells import Cell
+from rlnas.cells import Arch, Cell
 from rlnas.predictors.config import PathConfig
-from rlnas.predictors.encodings import Path, PathVocabulary, cell_paths
+from rlnas.predictors.encodings import Path, PathVocabulary, arch_paths
 from rlnas.predictors.ensemble import EnsemblePredictor, ensemble_mlp
 
 #: Bound on the per-predictor cache of path sets (cells are re-encoded at every fit).
@@ -33,16 +33,16 @@ class PathPredictor(EnsemblePredictor):
         self.vocabulary: PathVocabulary | None = None
         self._paths: dict[tuple, frozenset[Path]] = {}
 
-    def _paths_of(self, cell: Cell) -> frozenset[Path]:
+    def _paths_of(self, cell: Cell | Arch) -> frozenset[Path]:
         form = (cell.rows, cell.ops)
         paths = self._paths.get(form)
         if paths is None:
             if len(self._paths) >= _PATH_CACHE_SIZE:
                 self._paths.clear()
-            paths = self._paths[form] = cell_paths(cell)
+            paths = self._paths[form] = arch_paths(cell)
         return paths
 
-    def encode(self, cells: Sequence[Cell], fitting: bool) -> tuple[torch.Tensor, ...]:
+    def encode(self, cells: Sequence[Cell | Arch], fitting: bool) -> tuple[torch.Tensor, ...]:
         path_sets = [self._paths_of(cell) for cell in cells]
         if fitting:
             self.vocabulary = PathVocabulary(path_sets, self.config.max_features)
