@@ -71,3 +71,23 @@ def test_agent_in_a_comparison(tiny_policy, tmp_path):
     summary = run_comparison(config, tmp_path, workers=2)
     assert set(summary["strategies"]) == {f"agent:{tiny_policy}", "rs"}
     assert (tmp_path / "results.csv").read_text().count("agent:") == 2 * 15
+
+
+def test_results_on_the_training_benchmark_are_marked_in_distribution(tiny_policy, tmp_path):
+    config = CompareConfig("nb201-cifar10", (f"agent:{tiny_policy}", "rs"), budget=5, runs=1, seed=1000)
+    summary = run_comparison(config, tmp_path)
+    agent = summary["strategies"][f"agent:{tiny_policy}"]
+    assert agent["in_distribution"] and agent["trained_on"] == ["nb201-cifar10"]
+    assert not summary["strategies"]["rs"]["in_distribution"]
+
+
+def test_a_policy_replaced_between_a_kill_and_the_resume_is_refused(tmp_path, nb201):
+    folder = tmp_path / "policy"
+    train(
+        RunSpec("nb201-cifar10", "local", tiny_config(total_env_steps=100)), folder, benchmark=nb201, tensorboard=False
+    )
+    config = CompareConfig("nb201-cifar10", (f"agent:{folder}",), budget=5, runs=1, seed=1000)
+    run_comparison(config, tmp_path / "cmp")
+    (folder / "policy.pt").write_bytes((folder / "policy.pt").read_bytes() + b"\0")  # another file now
+    with pytest.raises(RlnasError, match="identities differ"):
+        run_comparison(config, tmp_path / "cmp")

@@ -120,3 +120,37 @@ def test_compare_and_plots_from_the_command_line(tmp_path, data_path):
     assert result.returncode == 0 and "total variation" in result.stdout, result.stderr
     result = rlnas("plot", "rewards", "-b", "nb201-cifar10", "--alpha", "6", "--out", str(tmp_path / "r.png"))
     assert result.returncode == 0 and (tmp_path / "r.png").exists(), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["compare", "-b", "nb201-cifar10", "--strategies", "rs", "--budget", "15626", "--runs", "1"], "15,625"),
+        (["search", "-b", "nb201-cifar10", "--strategy", "rs", "--budget", "20000"], "15,625"),
+        (["search", "-b", "nb201-cifar10", "--strategy", "rs", "--budget", "0"], "--budget"),
+        (["compare", "-b", "NB101", "--strategies", "rs", "--budget", "5", "--runs", "1"], "nb101"),
+        (["compare", "-b", "nb201-cifar10", "--repeat", "sometimes", "--budget", "5", "--runs", "1"], "--repeat"),
+        (["compare", "-b", "nb101", "--data", "/nowhere", "--budget", "5", "--runs", "1"], "/nowhere"),
+        (["compare", "--seed", "-1", "--strategies", "rs", "--budget", "5", "--runs", "1"], "--seed"),
+        (["search", "--seed", "-1", "--strategy", "rs", "--budget", "5"], "--seed"),
+        (["compare", "--strategies", "", "--budget", "5", "--runs", "1"], "--strategies"),
+        (["compare", "--strategies", "ls:5", "--budget", "5", "--runs", "1"], "ls"),
+        (["compare", "--strategies", "rs", "--budget", "5", "--runs", "1", "--workers", "-3"], "--workers"),
+        (["compare", "--strategies", "rs,rs", "--budget", "5", "--runs", "1"], "twice"),
+        (["query", "-b", "nb101", "--matrix", "[[0,1],[0]]", "--ops", '["input","output"]'], "square"),
+    ],
+)
+def test_every_mistake_is_one_line_and_leaves_nothing_behind(args, words, data_path, tmp_path):
+    out = tmp_path / "out"
+    extra = ["--out", str(out)] if args[0] == "compare" else []
+    result = rlnas(*args, *extra, env={"RLNAS_DATA": str(data_path)})
+    assert_one_line_error(result, words)
+    assert not out.exists()
+
+
+def test_an_output_that_is_a_file_is_refused(tmp_path):
+    target = tmp_path / "afile"
+    target.write_text("keep me")
+    result = rlnas("compare", "--strategies", "rs", "--budget", "5", "--runs", "1", "--out", str(target))
+    assert_one_line_error(result, "is a file")
+    assert target.read_text() == "keep me"

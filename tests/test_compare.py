@@ -20,7 +20,7 @@ def test_comparison_writes_results_summary_and_plot(tmp_path):
     summary = run_comparison(CONFIG, tmp_path)
     rows = read_rows(tmp_path / "results.csv")
     assert len(rows) == 2 * 3 * 25
-    assert list(rows[0]) == ["strategy", "run", "query", "hash", "score", "best_so_far"]
+    assert list(rows[0]) == ["strategy", "run", "query", "hash", "score", "best_so_far", "cost"]
     for strategy, run in {(r["strategy"], r["run"]) for r in rows}:
         run_rows = [r for r in rows if (r["strategy"], r["run"]) == (strategy, run)]
         best = [float(r["best_so_far"]) for r in run_rows]
@@ -34,9 +34,10 @@ def test_comparison_writes_results_summary_and_plot(tmp_path):
 
 
 def test_every_strategy_gets_the_same_per_run_seed(tmp_path):
-    run_comparison(CompareConfig("nb201-cifar10", ("rs", "rs"), 10, 2, 0), tmp_path)
-    rows = read_rows(tmp_path / "results.csv")
-    assert rows[:10] == rows[20:30]  # rs run 0, listed twice
+    # regularized evolution's first 30 cells are random samples: the same as random search's
+    run_comparison(CompareConfig("nb201-cifar10", ("rs", "re"), 10, 2, 0), tmp_path)
+    rows = [{k: v for k, v in row.items() if k != "strategy"} for row in read_rows(tmp_path / "results.csv")]
+    assert rows[:10] == rows[20:30]  # run 0 of rs and of re
 
 
 def test_resume_redoes_only_missing_runs_and_gives_the_same_results(tmp_path):
@@ -51,6 +52,7 @@ def test_resume_redoes_only_missing_runs_and_gives_the_same_results(tmp_path):
     assert progress[0] == (5, 6) and progress[-1] == (6, 6)
     assert kept.stat().st_mtime_ns == stamp
     assert (tmp_path / "results.csv").read_text() == before
+    assert not (tmp_path / "runs" / ".ls-0002.csv.tmp123").exists()  # the leftover was cleared
 
 
 def test_parallel_workers_give_the_in_process_results(tmp_path):
@@ -68,3 +70,23 @@ def test_a_folder_of_another_comparison_is_refused(tmp_path):
 def test_summary_budgets_include_the_budget_itself():
     assert summary_budgets(300) == [10, 20, 50, 100, 150, 200, 300]
     assert summary_budgets(75) == [10, 20, 50, 75]
+
+
+def test_everything_is_checked_before_any_file_is_written(tmp_path):
+    for config, words in [
+        (CompareConfig("nb201-cifar10", ("rs", "rs"), 10, 1, 0), "listed twice"),
+        (CompareConfig("nb201-cifar10", ("rs",), 15_626, 1, 0), "more than the 15,625"),
+        (CompareConfig("nb201-cifar10", ("rs",), 10, 1, -1), "--seed"),
+        (CompareConfig("nb201-cifar10", ("ls:5",), 10, 1, 0), "takes no argument"),
+        (CompareConfig("NB101", ("rs",), 10, 1, 0), "did you mean 'nb101'"),
+        (CompareConfig("nb201-cifar10", ("agent:runs/p/x", "agent:runs/p_x"), 10, 1, 0), "share one results file"),
+    ]:
+        with pytest.raises(RlnasError, match=words):
+            run_comparison(config, tmp_path / "out")
+        assert not (tmp_path / "out").exists()
+
+
+def test_a_benchmark_without_a_known_best_reports_scores_not_regret(tmp_path):
+    summary = run_comparison(CompareConfig("nb301-distilled", ("rs",), 12, 2, 0), tmp_path)
+    entry = summary["strategies"]["rs"]["budgets"]["12"]
+    assert summary["best_possible"] is None and "mean_regret" not in entry and 0.9 < entry["mean_best"] < 1

@@ -532,6 +532,12 @@ def main() -> None:
     except RlnasError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except OSError as exc:  # a full disk, a folder that cannot be written: finished work stays on disk
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(
+            f"error: {exc.strerror or exc}{where}; free space or choose another --out, then run again", file=sys.stderr
+        )
+        sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         sys.exit(130)

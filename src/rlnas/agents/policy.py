@@ -15,6 +15,7 @@ import torch
 
 from rlnas.agents.qnetwork import OBS_KEYS, QNetwork, QNetworkConfig, obs_to_tensors
 from rlnas.errors import CheckpointError
+from rlnas.files import atomic_path
 
 POLICY_FORMAT = "rlnas-policy"
 POLICY_VERSION = 1
@@ -38,13 +39,10 @@ def policy_payload(network: QNetwork, env_kwargs: dict, benchmark: str, space: s
 
 def atomic_torch_save(obj, path: Path) -> None:
     """Write to a temporary file in the same folder, flush it to disk, then rename it over `path`."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
+    with atomic_path(Path(path)) as tmp, tmp.open("wb") as f:
         torch.save(obj, f)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def load_versioned(path: Path, fmt: str, version: int, what: str, weights_only: bool, fix: str) -> dict:

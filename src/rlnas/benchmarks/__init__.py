@@ -80,8 +80,9 @@ def _check_nb101(spec: BenchmarkSpec) -> None:
     from rlnas.benchmarks.nb101 import KEYS_FILE_SUFFIX, OFFICIAL_CACHE, SHARED_CACHE
     from rlnas.data import cache_dir, data_dir
 
-    if (cache_dir() / OFFICIAL_CACHE).is_file() or (cache_dir() / (SHARED_CACHE + KEYS_FILE_SUFFIX)).is_file():
-        return
+    cached = (cache_dir() / OFFICIAL_CACHE).is_file() or (cache_dir() / (SHARED_CACHE + KEYS_FILE_SUFFIX)).is_file()
+    if cached and spec.data is None:
+        return  # the built cache holds the table; a folder given explicitly is still checked
     folder = data_dir(spec.data)
     for file in ("cells_by_hash.npz", "seed0_test_accuracy.npy"):
         if not (folder / "nb101" / file).is_file():

@@ -7,7 +7,6 @@ that loading it is a memory copy rather than a decompression.
 
 from __future__ import annotations
 
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from rlnas.errors import DataError
+from rlnas.files import atomic_path
 
 #: Op labels as stored in `ops`: index into NB101_OPS, or one of these markers.
 INPUT_LABEL, OUTPUT_LABEL, ABSENT_LABEL = -1, -2, -3
@@ -42,12 +42,10 @@ class NB101Table:
     def save(self, path: Path) -> None:
         """Write atomically: a kill mid-write never leaves a half-written cache behind."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
         arrays = {"hashes": self.hashes, "adj": self.adj, "ops": self.ops, "num_vertices": self.num_vertices}
         arrays.update({f"metric_{name}": values for name, values in self.metrics.items()})
-        with open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: Path) -> NB101Table:

@@ -59,7 +59,10 @@ class Cell:
     @classmethod
     def from_matrix(cls, matrix: Sequence[Sequence[int]] | np.ndarray, ops: Sequence[int]) -> Cell:
         """Build a cell from a 0/1 adjacency matrix and one op label per vertex, checking its form."""
-        m = np.asarray(matrix)
+        try:
+            m = np.asarray(matrix)
+        except ValueError as exc:
+            raise InvalidCellError("the adjacency matrix has rows of different lengths; give a square matrix") from exc
         if m.ndim != 2 or m.shape[0] != m.shape[1]:
             raise InvalidCellError(f"the adjacency matrix must be square, got shape {m.shape}")
         n = m.shape[0]

@@ -31,7 +31,7 @@ from rlnas.benchmarks import Benchmark, check_benchmark, load_benchmark
 from rlnas.errors import RlnasError
 from rlnas.files import remove_stale_temporaries, write_atomic
 from rlnas.strategies import make_strategy
-from rlnas.strategies.runner import SearchResult, run_search
+from rlnas.strategies.runner import SearchResult, run_search, space_size
 
 RESULT_FIELDS = ("strategy", "run", "query", "hash", "score", "best_so_far", "cost")
 SUMMARY_BUDGETS = (10, 20, 50, 100, 150, 200, 300, 500, 1000)
@@ -108,6 +108,9 @@ def validate(config: CompareConfig, out: Path, data: str | None) -> dict[str, di
         if other != name:
             raise RlnasError(f"the strategies {other} and {name} would share one results file; rename one of them")
     check_benchmark(config.benchmark, data, config.repeat)
+    size = space_size(_benchmark(config.benchmark, data, config.repeat))  # loaded once, before workers fork
+    if size is not None and config.budget > size:
+        raise RlnasError(f"--budget {config.budget} is more than the {size:,} architectures of {config.benchmark}")
     identities = {}
     for name in config.strategies:
         strategy = make_strategy(name)  # an unknown name or a missing policy fails here

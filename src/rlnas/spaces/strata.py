@@ -32,7 +32,6 @@ import contextlib
 import itertools
 import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -44,6 +43,7 @@ from rlnas.cells import INPUT, OUTPUT, Cell
 from rlnas.cells.cell import bits
 from rlnas.data import cache_dir
 from rlnas.errors import ConfigError
+from rlnas.files import write_atomic
 
 Poly = tuple[int, ...]  # coefficients in x, where x counts edges, truncated at the space's edge limit
 Orbits = tuple[tuple[int, int], ...]  # (orbit size, how many orbits) pairs, sorted by size
@@ -551,14 +551,9 @@ def _save(path: Path, sampler: StratifiedSampler) -> None:
         "counts": [[v, e, c] for (v, e), c in sorted(sampler.counts.items())],
         "fixed": [[v, list(t), list(p)] for (v, t), p in sorted(sampler.fixed.items())],
     }
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    try:
+    with contextlib.suppress(OSError):  # a cache that cannot be written is only rebuilt next time
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        write_atomic(path, json.dumps(data))
 
 
 @cache
