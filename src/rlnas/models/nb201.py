@@ -11,6 +11,8 @@ on any input size (NB201's own inputs are even, where this changes nothing).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -58,16 +60,19 @@ class ResidualReduction(nn.Module):
 
 
 class NB201Network(nn.Module):
-    def __init__(self, cell: Cell, width: int, depth: int, in_channels: int, num_classes: int):
+    """The skeleton around `make_cell(channels)`, called once per cell (the ENAS supernet passes shared cells)."""
+
+    def __init__(
+        self, make_cell: Callable[[int], nn.Module], width: int, depth: int, in_channels: int, num_classes: int
+    ):
         super().__init__()
-        edge_cell = nodes_to_edges(cell)
         layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width)]
         channels = width
         for stage in range(3):
             if stage > 0:
                 layers.append(ResidualReduction(channels, 2 * channels))
                 channels *= 2
-            layers.extend(EdgeCellModule(edge_cell, channels, make_op) for _ in range(depth))
+            layers.extend(make_cell(channels) for _ in range(depth))
         layers += [nn.BatchNorm2d(channels), nn.ReLU()]
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(channels, num_classes)
@@ -77,4 +82,7 @@ class NB201Network(nn.Module):
 
 
 def build(cell: Cell, width: int, depth: int, in_channels: int, num_classes: int) -> nn.Module:
-    return NB201Network(cell, width, depth, in_channels, num_classes)
+    edge_cell = nodes_to_edges(cell)
+    return NB201Network(
+        lambda channels: EdgeCellModule(edge_cell, channels, make_op), width, depth, in_channels, num_classes
+    )
