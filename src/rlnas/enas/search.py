@@ -1,0 +1,412 @@
+"""ENAS (Pham et al. 2018) on the NB201 space: shared weights and the controller trained in alternation.
+
+The algorithm, top to bottom:
+
+1. **Data.** The training benchmark's splits (`ImageDataset.splits(split_seed)`: the first
+   `train_images` training and `eval_images` validation images), normalised by the training
+   images' per-channel mean and std, as `rlnas.benchmarks.training.train_child` does: the supernet
+   and stand-alone children see the same data.
+2. **Each epoch** (`ENASSearch.train`):
+   a. *Shared weights* (`train_shared`): one pass over the training images in minibatches; for each
+      minibatch the controller samples one child, and one SGD step (Nesterov momentum, a cosine
+      learning rate over the whole run, the gradient norm clipped) trains the modules it selects.
+   b. *Controller* (`train_controller`): `controller_steps` REINFORCE steps on the validation
+      split. A step samples `controller_batch` children; a child's reward is its accuracy with the
+      shared weights on the step's validation minibatch (the same minibatch for all children of a
+      step, the next one at the next step); advantage = reward - baseline, where the baseline is an
+      exponential moving average of the mean reward (initialised to the first step's); loss and
+      sampling are `rlnas.strategies.controller`'s (`NB201Controller`, `sample_rollout`,
+      `reinforce_loss`); one Adam step.
+3. **Derivation** (`derive`): `derive_samples` children sampled from the trained controller, each
+   scored on the validation images with the shared weights; the best is the derived architecture,
+   which `run_enas` retrains from scratch with the training benchmark's `train_child`. The test
+   split is only reported.
+
+Randomness comes from the run's numpy generator: the supernet's initial weights (drawn inside
+`torch.random.fork_rng`), the controller's (`make_controller`), a `torch.Generator` for every
+controller sample, and numpy generators for the orders of the images. Torch's global state is left
+as it was, and on the CPU a seed gives the same run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rlnas.benchmarks.training import TrainingSettings, resolve_device, train_child
+from rlnas.datasets import ImageDataset, load_dataset
+from rlnas.enas.supernet import Arch, Supernet
+from rlnas.errors import ConfigError, DataError
+from rlnas.predictors.base import kendall_tau
+from rlnas.spaces import NB201_SPACE
+from rlnas.spaces.nb201 import nb201_cell_to_string, nb201_string_to_cell
+from rlnas.strategies.controller import NB201Controller, make_controller, reinforce_loss, sample_rollout
+
+#: Images per forward pass when a child is scored on a whole split.
+EVAL_BATCH = 500
+#: The networks halve the resolution twice.
+MIN_IMAGE_SIDE = 4
+
+
+@dataclass(frozen=True)
+class ENASConfig:
+    """Every hyperparameter of an ENAS run, in one place."""
+
+    epochs: int = 10
+    """Alternations: each is one pass of the shared weights over the training images, then the controller's steps."""
+    width: int = 8
+    """Channels after the stem of the NB201 skeleton (published: 16), doubled at each downsampling."""
+    depth: int = 1
+    """Cells per stage of the NB201 skeleton (published: 5)."""
+    batch_size: int = 64
+    """Training images per SGD step of the shared weights (and of the retrained child)."""
+    learning_rate: float = 0.05
+    """Initial SGD step size of the shared weights, annealed to zero along a cosine over all epochs."""
+    momentum: float = 0.9
+    """Nesterov momentum of SGD."""
+    weight_decay: float = 5e-4
+    """L2 penalty on every shared weight."""
+    grad_clip: float = 5.0
+    """The shared weights' gradient norm is clipped to this (ENAS: 5)."""
+    train_images: int | None = 5000
+    """Train on this many images of the training split (a fixed random subset); None: all of them."""
+    eval_images: int | None = 2000
+    """Validation images that score children (rewards are drawn from them) and test images reported; None: all."""
+    split_seed: int = 0
+    """Seeds the train/validation/test split of the dataset (see `rlnas.datasets`)."""
+    controller_hidden: int = 64
+    """Width of the controller's LSTM and op embeddings."""
+    controller_init_range: float = 0.1
+    """The controller's parameters start uniform in [-r, r], so its first policy is nearly uniform."""
+    controller_learning_rate: float = 0.005
+    """Adam step size of the controller (ENAS: 3.5e-4 over 2,000 steps an epoch; here far fewer steps)."""
+    controller_steps: int = 20
+    """REINFORCE steps of the controller per epoch."""
+    controller_batch: int = 10
+    """Children sampled (and rewarded) per controller step."""
+    reward_images: int = 256
+    """Validation images in the minibatch a controller step scores its children on."""
+    entropy_weight: float = 1e-3
+    """Weight of the entropy bonus in the controller's loss."""
+    baseline_decay: float = 0.9
+    """Decay of the moving-average reward baseline, per controller step (ENAS: 0.99 over many more steps)."""
+    derive_samples: int = 20
+    """Children sampled from the trained controller at the end; the best by shared-weight validation accuracy wins."""
+    retrain_epochs: int = 10
+    """Epochs of the derived architecture's training from scratch (0: do not retrain)."""
+    device: str = "cpu"
+    """'cpu', 'auto' (a GPU when torch sees one), 'cuda' or 'cuda:N'; runs repeat bit for bit on the CPU only."""
+
+    def __post_init__(self) -> None:
+        positive = ("epochs", "width", "depth", "controller_hidden", "controller_steps", "controller_batch")
+        if any(getattr(self, name) < 1 for name in (*positive, "derive_samples")):
+            raise ConfigError(f"{', '.join(positive)} and derive_samples must be at least 1")
+        if self.batch_size < 2 or self.reward_images < 2:
+            raise ConfigError("batch_size and reward_images must be at least 2 (batch norm needs two images)")
+        if self.retrain_epochs < 0:
+            raise ConfigError(f"retrain_epochs must be 0 or more, got {self.retrain_epochs}")
+        if (self.train_images is not None and self.train_images < 2) or (
+            self.eval_images is not None and self.eval_images < 2
+        ):
+            raise ConfigError("train_images and eval_images must be at least 2 (or None: all images)")
+        rates = (self.learning_rate, self.controller_learning_rate, self.grad_clip)
+        if not all(r > 0 for r in rates) or not 0 <= self.momentum < 1 or not self.weight_decay >= 0:
+            raise ConfigError("need learning rates > 0, grad_clip > 0, 0 <= momentum < 1 and weight_decay >= 0")
+        if not 0 <= self.baseline_decay < 1 or self.entropy_weight < 0:
+            raise ConfigError("need 0 <= baseline_decay < 1 and entropy_weight >= 0")
+        if self.device not in ("auto", "cpu") and not (self.device == "cuda" or self.device.startswith("cuda:")):
+            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, not {self.device!r}")
+
+    def training_settings(self, epochs: int, seed: int) -> TrainingSettings:
+        """How a child is trained alone on the same data and skeleton: the derived one, or the ranking's children."""
+        return TrainingSettings(
+            epochs=epochs,
+            width=self.width,
+            depth=self.depth,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            seed=seed,
+            split_seed=self.split_seed,
+            train_images=self.train_images,
+            eval_images=self.eval_images,
+            device=self.device,
+        )
+
+
+def check_data(data: ImageDataset) -> None:
+    side = min(data.image_shape[1:])
+    if side < MIN_IMAGE_SIDE:
+        raise DataError(
+            f"{data.name} has {side}-pixel sides; the NB201 skeleton halves the resolution twice, so give images "
+            f"of at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}"
+        )
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """One torch thread (restored afterwards), as every training-benchmark child has: the wall times compare."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(2**63))
+
+
+class ENASSearch:
+    """One ENAS run: the supernet, the controller, their optimisers and random streams."""
+
+    def __init__(self, data: ImageDataset, config: ENASConfig, rng: np.random.Generator):
+        check_data(data)
+        self.config = config
+        self.device = torch.device(resolve_device(config.device))
+        train, validation, _ = data.splits(config.split_seed)
+        train, validation = train[: config.train_images], validation[: config.eval_images]
+        x_train = data.x[train].astype(np.float32)
+        mean = x_train.mean(axis=(0, 2, 3), keepdims=True)
+        std = x_train.std(axis=(0, 2, 3), keepdims=True) + 1e-6
+
+        def tensors(indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+            x = (data.x[indices].astype(np.float32) - mean) / std
+            return torch.from_numpy(x).to(self.device), torch.from_numpy(data.y[indices]).to(self.device)
+
+        self.x_train, self.y_train = tensors(train)
+        self.x_valid, self.y_valid = tensors(validation)
+
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(_seed(rng))
+            self.supernet = Supernet(config.width, config.depth, data.image_shape[0], data.num_classes)
+        self.supernet.to(self.device)
+        controller = make_controller(NB201_SPACE, config.controller_hidden, config.controller_init_range, _seed(rng))
+        assert isinstance(controller, NB201Controller)
+        self.controller = controller
+        self.generator = torch.Generator().manual_seed(_seed(rng))
+        self.train_order = np.random.default_rng(_seed(rng))
+        self.reward_order = np.random.default_rng(_seed(rng))
+        self.optimizer = torch.optim.SGD(
+            self.supernet.parameters(),
+            lr=config.learning_rate,
+            momentum=config.momentum,
+            nesterov=True,
+            weight_decay=config.weight_decay,
+        )
+        self.controller_optimizer = torch.optim.Adam(self.controller.parameters(), lr=config.controller_learning_rate)
+        self.steps_per_epoch = math.ceil(len(self.y_train) / config.batch_size)
+        self.step = 0
+        self.baseline: float | None = None
+        self._reward_batches: list[np.ndarray] = []
+
+    def sample(self, n: int) -> list[tuple[int, ...]]:
+        """n children from the controller's current policy."""
+        rollout = sample_rollout(self.controller, NB201_SPACE, n, 1, self.generator)
+        return [tuple(row) for row in rollout.decisions.tolist()]
+
+    def train_shared(self) -> dict[str, float]:
+        """2a. One pass over the training images, each minibatch through a child the controller samples."""
+        cfg = self.config
+        total = cfg.epochs * self.steps_per_epoch
+        children = self.sample(self.steps_per_epoch)
+        permutation = torch.from_numpy(self.train_order.permutation(len(self.y_train))).to(self.device)
+        self.supernet.train()
+        loss_sum = correct = seen = 0
+        for batch, arch in zip(permutation.split(cfg.batch_size), children, strict=True):
+            for group in self.optimizer.param_groups:
+                group["lr"] = cfg.learning_rate * 0.5 * (1 + math.cos(math.pi * min(self.step, total) / total))
+            self.step += 1
+            if len(batch) < 2:  # batch norm cannot train on one image
+                continue
+            logits = self.supernet(self.x_train[batch], arch)
+            loss = F.cross_entropy(logits, self.y_train[batch])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            loss_sum += float(loss.detach()) * len(batch)
+            correct += int((logits.detach().argmax(1) == self.y_train[batch]).sum())
+            seen += len(batch)
+        return {"train_loss": loss_sum / seen, "train_accuracy": correct / seen}
+
+    def _reward_batch(self) -> torch.Tensor:
+        """The next validation minibatch for rewards: the validation images in a fresh order each pass."""
+        if not self._reward_batches:
+            order = self.reward_order.permutation(len(self.y_valid))
+            size = min(self.config.reward_images, len(order))
+            self._reward_batches = [order[k : k + size] for k in range(0, len(order) - size + 1, size)][::-1]
+        return torch.from_numpy(self._reward_batches.pop()).to(self.device)
+
+    def train_controller(self) -> dict[str, float]:
+        """2b. `controller_steps` REINFORCE steps, rewards = shared-weight accuracy on validation minibatches."""
+        cfg = self.config
+        rewards_seen, entropies = [], []
+        self.supernet.eval()
+        for _ in range(cfg.controller_steps):
+            rollout = sample_rollout(self.controller, NB201_SPACE, cfg.controller_batch, 1, self.generator)
+            batch = self._reward_batch()
+            x, y = self.x_valid[batch], self.y_valid[batch]
+            with torch.inference_mode():
+                rewards = [
+                    float((self.supernet(x, arch).argmax(1) == y).float().mean()) for arch in rollout.decisions.tolist()
+                ]
+            mean_reward = float(np.mean(rewards))
+            if self.baseline is None:
+                self.baseline = mean_reward
+            advantages = torch.tensor(rewards, dtype=torch.float32) - self.baseline
+            loss, entropy = reinforce_loss(self.controller, rollout.decisions, advantages, cfg.entropy_weight)
+            self.controller_optimizer.zero_grad()
+            loss.backward()
+            self.controller_optimizer.step()
+            self.baseline = cfg.baseline_decay * self.baseline + (1 - cfg.baseline_decay) * mean_reward
+            rewards_seen.append(mean_reward)
+            entropies.append(float(entropy.mean()))
+        return {"mean_reward": float(np.mean(rewards_seen)), "baseline": self.baseline, "entropy": entropies[-1]}
+
+    def train(self, on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+        """2. `epochs` alternations of the shared weights and the controller; one dict of statistics per epoch."""
+        history = []
+        for epoch in range(1, self.config.epochs + 1):
+            stats = {"epoch": epoch, **self.train_shared(), **self.train_controller()}
+            history.append(stats)
+            if on_epoch is not None:
+                on_epoch(stats)
+        return history
+
+    def accuracy(self, arch: Arch) -> float:
+        """The child's accuracy on the validation images with the shared weights (batch statistics)."""
+        self.supernet.eval()
+        with torch.inference_mode():
+            correct = sum(
+                int((self.supernet(xb, arch).argmax(1) == yb).sum())
+                for xb, yb in zip(self.x_valid.split(EVAL_BATCH), self.y_valid.split(EVAL_BATCH), strict=True)
+            )
+        return correct / len(self.y_valid)
+
+    def derive(self) -> list[dict]:
+        """3. The distinct children among `derive_samples` draws, best first by shared-weight validation accuracy."""
+        candidates = list(dict.fromkeys(self.sample(self.config.derive_samples)))
+        scored = [{"arch": _arch_text(arch), "shared_accuracy": self.accuracy(arch)} for arch in candidates]
+        return sorted(scored, key=lambda c: -c["shared_accuracy"])  # stable: ties keep the order of sampling
+
+
+def _arch_text(arch: Arch) -> str:
+    return "".join(str(int(k)) for k in arch)
+
+
+def describe(arch: str) -> dict:
+    """The derived architecture as rlnas writes it: 6 op indices, op names and the official NB201 string."""
+    cell = nb201_string_to_cell(arch)
+    return {"space": NB201_SPACE.name, **NB201_SPACE.describe(cell), "nb201": NB201_SPACE.to_text(cell)}
+
+
+def run_enas(
+    dataset: str | ImageDataset,
+    config: ENASConfig,
+    seed: int,
+    rank: int = 0,
+    on_epoch: Callable[[dict], None] | None = None,
+    on_child: Callable[[int, dict], None] | None = None,
+) -> dict:
+    """The whole ENAS run as a JSON-ready summary; with `rank` > 0 also the ranking study.
+
+    Ranking: `rank` distinct architectures drawn uniformly from the NB201 space, each scored by the
+    trained supernet (validation accuracy with the shared weights) and trained alone from scratch for
+    `config.epochs` epochs on the same data (`train_child`, one seed for all); Kendall's tau between
+    the two validation accuracies, and the wall and CPU seconds of both. `on_child(k, metrics)`
+    follows the stand-alone children.
+    """
+    data = load_dataset(dataset) if isinstance(dataset, str) else dataset
+    rng = np.random.default_rng(seed)
+    search_seed, rank_seed, retrain_seed = _seed(rng), _seed(rng), int(rng.integers(2**31))
+    with one_thread():
+        search = ENASSearch(data, config, np.random.default_rng(search_seed))
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        history = search.train(on_epoch)
+        seconds, cpu_seconds = time.perf_counter() - start, time.thread_time() - start_cpu
+        candidates = search.derive()
+    best = candidates[0]["arch"]
+    summary: dict = {
+        "dataset": data.name,
+        "seed": seed,
+        "config": dataclasses.asdict(config),
+        "supernet": {
+            "parameters": sum(p.numel() for p in search.supernet.parameters()),
+            "training_seconds": seconds,
+            "training_cpu_seconds": cpu_seconds,
+            "epochs": history,
+        },
+        "derived": {**describe(best), "shared_accuracy": candidates[0]["shared_accuracy"], "candidates": candidates},
+    }
+    if config.retrain_epochs:
+        settings = config.training_settings(config.retrain_epochs, retrain_seed)
+        _, metrics = train_child(NB201_SPACE, nb201_string_to_cell(best), data, settings)
+        summary["retrained"] = {"epochs": config.retrain_epochs, **metrics}
+    if rank:
+        summary["ranking"] = rank_children(search, data, rank, np.random.default_rng(rank_seed), on_child)
+        summary["ranking"]["supernet_seconds"] = seconds
+        summary["ranking"]["supernet_cpu_seconds"] = cpu_seconds
+    return summary
+
+
+def rank_children(
+    search: ENASSearch,
+    data: ImageDataset,
+    n: int,
+    rng: np.random.Generator,
+    on_child: Callable[[int, dict], None] | None = None,
+) -> dict:
+    """The supernet's ranking of n uniformly drawn distinct architectures against their stand-alone training."""
+    if n < 2 or n > 15_625:
+        raise ConfigError(f"ranking needs 2 to 15625 architectures (the NB201 space), got {n}")
+    archs: list[str] = []
+    while len(archs) < n:
+        arch = nb201_cell_to_string(NB201_SPACE.sample(rng))
+        if arch not in archs:
+            archs.append(arch)
+    settings = search.config.training_settings(search.config.epochs, int(rng.integers(2**31)))
+    children = []
+    with one_thread():
+        for k, arch in enumerate(archs):
+            shared = search.accuracy(tuple(int(c) for c in arch))
+            _, metrics = train_child(NB201_SPACE, nb201_string_to_cell(arch), data, settings)
+            child = {"arch": arch, "shared_accuracy": shared, **metrics}
+            children.append(child)
+            if on_child is not None:
+                on_child(k, child)
+    shared = [c["shared_accuracy"] for c in children]
+    alone = [c["validation_accuracy"] for c in children]
+    order = np.argsort(alone)[::-1]
+    return {
+        "children": children,
+        "kendall_tau": kendall_tau(shared, alone),
+        "spearman": _spearman(shared, alone),
+        "best_alone": children[int(order[0])]["arch"],
+        "rank_by_supernet_of_best_alone": 1 + int(np.sum(np.array(shared) > shared[int(order[0])])),
+        "standalone_seconds": float(sum(c["training_time"] for c in children)),
+        "standalone_cpu_seconds": float(sum(c["cpu_time"] for c in children)),
+    }
+
+
+def _spearman(x: list[float], y: list[float]) -> float:
+    """Spearman's rho: Pearson's correlation of the average ranks."""
+
+    def ranks(v: list[float]) -> np.ndarray:
+        a = np.asarray(v)
+        return np.array([np.sum(a < e) + (np.sum(a == e) + 1) / 2 for e in a])
+
+    rx, ry = ranks(x), ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
