@@ -404,6 +404,86 @@ def search(
     print_json(report)
 
 
+@app.command()
+def enas(
+    dataset: Annotated[
+        str,
+        typer.Option(help="digits, mnist-5k, fashion-mnist, a folder of images (one subfolder per class) or an .npz."),
+    ] = "digits",
+    epochs: Annotated[int, typer.Option(help="Alternations of the shared weights and the controller.")] = 10,
+    retrain_epochs: Annotated[int, typer.Option(help="Epochs of the derived child's training from scratch.")] = 10,
+    width: Annotated[int, typer.Option(help="Channels after the stem of the NB201 skeleton.")] = 8,
+    depth: Annotated[int, typer.Option(help="Cells per stage of the NB201 skeleton.")] = 1,
+    train_images: Annotated[int, typer.Option(help="Training images used (0: the whole training split).")] = 5000,
+    eval_images: Annotated[int, typer.Option(help="Validation (and test) images used (0: the whole split).")] = 2000,
+    controller_steps: Annotated[int, typer.Option(help="Controller steps per epoch.")] = 20,
+    rank: Annotated[
+        int, typer.Option(help="Also rank this many uniformly drawn architectures against stand-alone training.")
+    ] = 0,
+    device: Annotated[str, typer.Option(help="cpu (repeatable), auto, cuda or cuda:N.")] = "cpu",
+    seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Folder for summary.json and arch.json.")] = None,
+) -> None:
+    """ENAS on the NB201 space: train a weight-sharing supernet and the controller in alternation on a
+    dataset, derive an architecture, retrain it from scratch; print the summary as JSON."""
+    from rlnas.datasets import check_dataset, load_dataset
+    from rlnas.enas import ENASConfig, run_enas
+    from rlnas.enas.search import check_data, check_rank
+    from rlnas.files import write_atomic
+
+    if seed < 0 or rank < 0 or train_images < 0 or eval_images < 0:
+        raise RlnasError("--seed, --rank, --train-images and --eval-images must be 0 or more")
+    if out is not None and out.exists() and not out.is_dir():
+        raise RlnasError(f"--out {out} is a file; give a folder")
+    check_dataset(dataset)
+    if rank:
+        check_rank(rank)
+    config = ENASConfig(
+        epochs=epochs,
+        retrain_epochs=retrain_epochs,
+        width=width,
+        depth=depth,
+        train_images=train_images or None,
+        eval_images=eval_images or None,
+        controller_steps=controller_steps,
+        device=device,
+    )
+
+    def show_epoch(stats: dict) -> None:
+        console.print(
+            f"epoch {stats['epoch']}/{epochs}: train loss {stats['train_loss']:.3f}, "
+            f"controller reward {stats['mean_reward']:.3f} (baseline {stats['baseline']:.3f})"
+        )
+
+    def show_child(k: int, child: dict) -> None:
+        console.print(
+            f"ranking {k + 1}/{rank}: {child['arch']} shared {child['shared_accuracy']:.3f}, "
+            f"alone {child['validation_accuracy']:.3f}"
+        )
+
+    data = load_dataset(dataset)
+    check_data(data)
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RlnasError(f"cannot create {out} ({exc.strerror}); give a writable --out") from exc
+    summary = run_enas(data, config, seed, rank, show_epoch, show_child)
+    if out is not None:
+        write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+        arch = {key: summary["derived"][key] for key in ("space", "arch", "ops", "nb201")}
+        write_atomic(out / "arch.json", json.dumps(arch, indent=2) + "\n")
+    # the per-epoch, per-candidate and per-child lists stay in summary.json
+    short = {"supernet": "epochs", "derived": "candidates", "ranking": "children"}
+    print_json(
+        {
+            key: {k: v for k, v in part.items() if k != short[key]} if key in short else part
+            for key, part in summary.items()
+            if key != "config"
+        }
+    )
+
+
 def _train_option(help_text: str, *names: str):
     return typer.Option(*names, help=help_text, show_default=False)
 

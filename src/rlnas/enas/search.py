@@ -90,10 +90,10 @@ class ENASConfig:
     """Adam step size of the controller (ENAS: 3.5e-4 over 2,000 steps an epoch; here far fewer steps)."""
     controller_steps: int = 20
     """REINFORCE steps of the controller per epoch."""
-    controller_batch: int = 10
+    controller_batch: int = 5
     """Children sampled (and rewarded) per controller step."""
-    reward_images: int = 256
-    """Validation images in the minibatch a controller step scores its children on."""
+    reward_images: int = 128
+    """Validation images in the minibatch a controller step scores its children on (ENAS: one minibatch)."""
     entropy_weight: float = 1e-3
     """Weight of the entropy bonus in the controller's loss."""
     baseline_decay: float = 0.9
@@ -327,6 +327,8 @@ def run_enas(
     the two validation accuracies, and the wall and CPU seconds of both. `on_child(k, metrics)`
     follows the stand-alone children.
     """
+    if rank:
+        check_rank(rank)
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
     rng = np.random.default_rng(seed)
     search_seed, rank_seed, retrain_seed = _seed(rng), _seed(rng), int(rng.integers(2**31))
@@ -360,6 +362,12 @@ def run_enas(
     return summary
 
 
+def check_rank(n: int) -> None:
+    """A ranking study compares at least two architectures and at most the whole NB201 space."""
+    if not 2 <= n <= 15_625:
+        raise ConfigError(f"rank 2 to 15625 architectures (the NB201 space), not {n}; or 0 for no ranking")
+
+
 def rank_children(
     search: ENASSearch,
     data: ImageDataset,
@@ -368,18 +376,19 @@ def rank_children(
     on_child: Callable[[int, dict], None] | None = None,
 ) -> dict:
     """The supernet's ranking of n uniformly drawn distinct architectures against their stand-alone training."""
-    if n < 2 or n > 15_625:
-        raise ConfigError(f"ranking needs 2 to 15625 architectures (the NB201 space), got {n}")
+    check_rank(n)
     archs: list[str] = []
     while len(archs) < n:
         arch = nb201_cell_to_string(NB201_SPACE.sample(rng))
         if arch not in archs:
             archs.append(arch)
     settings = search.config.training_settings(search.config.epochs, int(rng.integers(2**31)))
-    children = []
+    children, shared_seconds = [], 0.0
     with one_thread():
         for k, arch in enumerate(archs):
+            start = time.perf_counter()
             shared = search.accuracy(tuple(int(c) for c in arch))
+            shared_seconds += time.perf_counter() - start
             _, metrics = train_child(NB201_SPACE, nb201_string_to_cell(arch), data, settings)
             child = {"arch": arch, "shared_accuracy": shared, **metrics}
             children.append(child)
@@ -394,6 +403,7 @@ def rank_children(
         "spearman": _spearman(shared, alone),
         "best_alone": children[int(order[0])]["arch"],
         "rank_by_supernet_of_best_alone": 1 + int(np.sum(np.array(shared) > shared[int(order[0])])),
+        "shared_scoring_seconds": shared_seconds,
         "standalone_seconds": float(sum(c["training_time"] for c in children)),
         "standalone_cpu_seconds": float(sum(c["cpu_time"] for c in children)),
     }
