@@ -1,0 +1,106 @@
+"""A general policy: the one-network-for-every-space Q-network with the episode rules it was trained under
+and the tasks it was trained on (what `learned:NAME` loads; the evaluation labels those tasks as seen).
+
+The file holds only tensors and plain values (it loads with `torch.load(weights_only=True)`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rlnas.agents.general_qnetwork import GeneralQNetwork, GeneralQNetworkConfig, q_values
+from rlnas.agents.policy import SHIPPED_POLICIES, atomic_torch_save, load_versioned
+from rlnas.env.search_episode import EpisodeConfig
+from rlnas.errors import CheckpointError
+
+GENERAL_POLICY_FORMAT = "rlnas-general-policy"
+GENERAL_POLICY_VERSION = 1
+
+
+@dataclass
+class GeneralPolicy:
+    """A Q-network for search episodes, greedy on its masked Q-values."""
+
+    network: GeneralQNetwork
+    episode: EpisodeConfig
+    trained_on: list[dict] = field(default_factory=list)
+    """The training tasks: {"benchmark": name, "budget": [low, high]} each."""
+    source: str = "an in-memory policy"
+    info: dict = field(default_factory=dict)
+    """Anything else the training recorded (its seed, steps, wall time)."""
+
+    def __post_init__(self) -> None:
+        self.network.eval()
+        sizes = GeneralQNetworkConfig.for_episodes(self.episode)
+        c = self.network.config
+        if (c.max_vertices, c.num_elites, c.recent_edits, c.op_slots) != (
+            sizes.max_vertices,
+            sizes.num_elites,
+            sizes.recent_edits,
+            sizes.op_slots,
+        ):
+            raise CheckpointError(f"{self.source}: its network does not fit its episode sizes; train it again")
+
+    def q_values(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return q_values(self.network, obs)
+
+    def act(self, obs: dict[str, np.ndarray]) -> int:
+        """The greedy valid action."""
+        return int(self.q_values(obs).argmax())
+
+    @property
+    def max_training_budget(self) -> int:
+        return max((int(t["budget"][1]) for t in self.trained_on), default=200)
+
+    def save(self, path: str | Path) -> None:
+        payload = {
+            "format": GENERAL_POLICY_FORMAT,
+            "version": GENERAL_POLICY_VERSION,
+            "network": self.network.config.to_dict(),
+            "weights": {k: v.detach().to("cpu", copy=True) for k, v in self.network.state_dict().items()},
+            "episode": asdict(self.episode),
+            "trained_on": self.trained_on,
+            "info": self.info,
+        }
+        atomic_torch_save(payload, Path(path))
+
+    @classmethod
+    def load(cls, path: str | Path) -> GeneralPolicy:
+        """Load a policy file, or a shipped general policy by name."""
+        path = Path(path)
+        if not path.exists() and (SHIPPED_POLICIES / f"{path}.pt").is_file():
+            path = SHIPPED_POLICIES / f"{path}.pt"
+        if not path.is_file():
+            raise CheckpointError(f"no general policy at {path}; give a policy file or a shipped policy's name")
+        payload = load_versioned(
+            path, GENERAL_POLICY_FORMAT, GENERAL_POLICY_VERSION, "general policy", True, "train it again"
+        )
+        try:
+            network = GeneralQNetwork(GeneralQNetworkConfig(**payload["network"]))
+            network.load_state_dict(payload["weights"])
+            episode = EpisodeConfig(**payload["episode"])
+            return cls(network, episode, list(payload["trained_on"]), str(path), dict(payload["info"]))
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise CheckpointError(f"{path} is an incomplete or mismatched general policy file ({exc})") from exc
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the weights (a resumed comparison must use the same policy)."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.network.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().numpy().tobytes())
+        return digest.hexdigest()
+
+
+def random_policy(episode: EpisodeConfig, seed: int, **network_overrides) -> GeneralPolicy:
+    """An untrained policy with weights drawn from `seed` (tests, and the before-training baseline)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        network = GeneralQNetwork(GeneralQNetworkConfig.for_episodes(episode, **network_overrides))
+    return GeneralPolicy(network, episode, source=f"random policy (seed {seed})")

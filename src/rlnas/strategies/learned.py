@@ -1,0 +1,98 @@
+"""A general policy as a search strategy: `learned:NAME` (a policy file or a shipped policy's name).
+
+The protocol is the training episode itself (`rlnas.env.search_episode`): the strategy runs a
+`SearchEpisodeEnv` whose only task is the runner's search, over `ToldResults`, so that every step
+moves to a cell the runner evaluates. It asks the cell of its greedy action (an edit of the
+current cell, a return to an elite, or a fresh sample) and steps when told the result; the start
+of the search is a sample of the space's default sampler, and ops are relabelled to random slots
+per run from the run's generator, as in training. Revisits are free for the runner and cost a step
+of the episode's step cap, as in training; when the cap ends an episode before the budget, a new
+episode starts at a fresh sample with the run's memory (its history) kept.
+
+The budget is in the state, so the strategy must know it: `LearnedSearch(policy, budget=N)`. A
+strategy built from a spec alone (`learned:NAME`) does not know the runner's budget and assumes
+the largest budget of the policy's training tasks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rlnas.benchmarks import Evaluation, ToldResults
+from rlnas.cells import Cell
+from rlnas.errors import RlnasError
+from rlnas.spaces import SearchSpace
+from rlnas.strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from rlnas.agents.general_policy import GeneralPolicy
+
+
+class LearnedSearch(Strategy):
+    name = "learned"
+
+    def __init__(self, policy: str | Path | GeneralPolicy | None = None, budget: int | None = None):
+        from rlnas.agents.general_policy import GeneralPolicy  # torch, only when a learned strategy is made
+
+        if policy is None:
+            raise RlnasError("the learned strategy needs a general policy: use learned:NAME (a policy file or name)")
+        if budget is not None and budget < 1:
+            raise RlnasError(f"the learned strategy's budget must be at least 1 architecture, got {budget}")
+        self.policy = policy if isinstance(policy, GeneralPolicy) else GeneralPolicy.load(policy)
+        self.budget = budget
+
+    @property
+    def training_seed(self) -> int | None:
+        return self.policy.info.get("seed")
+
+    @property
+    def trained_on(self) -> list[str]:
+        """The benchmarks of the policy's training tasks: results there are in-distribution."""
+        return sorted({t["benchmark"] for t in self.policy.trained_on})
+
+    @property
+    def fingerprint(self) -> str:
+        return self.policy.fingerprint
+
+    def start(self, space: SearchSpace, rng: np.random.Generator) -> None:
+        from rlnas.env.search_episode import SearchEpisodeEnv, Task
+
+        super().start(space, rng)
+        self.told = ToldResults(space)
+        self.session = self.told.session()
+        budget = self.budget or self.policy.max_training_budget
+        # the reward is not used when searching, so its scale is arbitrary
+        self.env = SearchEpisodeEnv(Task(self.told, (budget, budget), scale=(0.0, 1.0)), self.policy.episode)
+        self.obs: dict[str, np.ndarray] | None = None
+        self.pending: tuple[str, int] | None = None  # ("reset", seed) or ("step", action)
+
+    def ask(self) -> Cell | None:
+        if self.pending is not None:
+            return None
+        if self.obs is None:  # the start, or an episode cut by its step cap: a fresh sample
+            self.pending = ("reset", int(self.rng.integers(2**63)))
+            return self.space.sample(self.rng)
+        action = self.policy.act(self.obs)
+        self.pending = ("step", action)
+        return self.env.propose(action)
+
+    def tell(self, cell: Cell, result: Evaluation, new: bool) -> None:
+        if not self.session.seen(cell):
+            self.told.tell(result)
+        if self.pending is None:
+            raise RlnasError("the learned strategy was told a result it did not ask for")
+        kind, argument = self.pending
+        self.pending = None
+        if kind == "reset":
+            budget = self.budget or self.policy.max_training_budget
+            if self.session.unique_queries >= budget:  # a spec without the runner's budget: go on
+                budget = self.session.unique_queries + self.policy.max_training_budget
+            options = {"session": self.session, "cell": cell, "budget": budget}
+            self.obs, _ = self.env.reset(seed=argument, options=options)
+        else:
+            self.obs, _, terminated, truncated, _ = self.env.step(argument)
+            if terminated or truncated:
+                self.obs = None

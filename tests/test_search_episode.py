@@ -1,0 +1,207 @@
+"""The search-episode environment, the one network for every space, and the learned strategy on the runner."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+from rlnas.agents.general_policy import GeneralPolicy, random_policy
+from rlnas.agents.general_qnetwork import obs_to_tensors, q_values, stack_observations
+from rlnas.benchmarks import load_benchmark
+from rlnas.benchmarks.transformed import TransformedScores, swap_halves
+from rlnas.env.search_episode import ACTION_KINDS, SLOT_OFFSET, EpisodeConfig, SearchEpisodeEnv, Task
+from rlnas.errors import RlnasError
+from rlnas.spaces.layout import OP_CHANGE
+from rlnas.strategies.learned import LearnedSearch
+from rlnas.strategies.runner import run_search
+
+#: Small sizes keep the tests fast; the defaults are for training.
+SMALL = EpisodeConfig(num_elites=2, recent_edits=3, step_cap=2.0)
+TINY_NETWORK = {"d_model": 16, "num_layers": 1, "num_heads": 2, "ff_dim": 32, "head_dim": 16}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The machine is shared: one intra-op thread, the caller's setting restored."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def benchmarks(data_path):
+    names = ("nb101", "nb201-cifar10", "nbgraph-cora", "nb301-distilled")
+    return {name: load_benchmark(name, data=data_path) for name in names}
+
+
+def _random_episode(env: SearchEpisodeEnv, seed: int, choose=None):
+    """Step uniformly random valid actions to the end; the observations, rewards and last info."""
+    rng = np.random.default_rng(seed)
+    obs, info = env.reset(seed=seed)
+    observations, rewards, done = [obs], [], False
+    while not done:
+        valid = np.flatnonzero(obs["action_mask"] if choose is None else choose(obs))
+        obs, reward, terminated, truncated, info = env.step(int(rng.choice(valid)))
+        observations.append(obs)
+        rewards.append(reward)
+        done = terminated or truncated
+    return observations, rewards, info, terminated
+
+
+@pytest.mark.parametrize("name", ["nb101", "nb201-cifar10", "nbgraph-cora", "nb301-distilled"])
+def test_gymnasium_check_env_passes(benchmarks, name):
+    env = SearchEpisodeEnv(Task(benchmarks[name], (5, 12), scale=(0.5, 1.0)), SMALL)
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    assert all(obs[k].dtype == np.int8 for k in ("action_mask", "action_seen", "tokens", "action_args"))
+    assert obs["action_mask"].shape == (1 + SMALL.num_elites + SMALL.max_edits,)
+
+
+def test_return_telescopes_to_the_final_shaped_best_and_the_budget_ends_the_search(benchmarks):
+    env = SearchEpisodeEnv(Task(benchmarks["nb101"], (30, 30)), EpisodeConfig(step_cap=10.0))
+    _, rewards, info, terminated = _random_episode(env, seed=3)
+    assert terminated and info["unique_queries"] == info["budget"] == 30
+    start = env.session.history[0].score
+    assert sum(rewards) == pytest.approx(env.shaped(info["best_score"]) - env.shaped(start))
+    assert min(rewards) >= 0.0 and max(rewards) > 0.0
+    assert env._scale == (np.median(benchmarks["nb101"].all_scores()), benchmarks["nb101"].all_scores().max())
+
+
+def test_revisits_gain_nothing_and_cost_steps_of_the_cap(benchmarks):
+    env = SearchEpisodeEnv(Task(benchmarks["nb201-cifar10"], (40, 40)), SMALL)
+    obs, _ = env.reset(seed=1)
+    edit = int(np.flatnonzero(obs["action_mask"][1 + SMALL.num_elites :])[0]) + 1 + SMALL.num_elites
+    obs, *_ = env.step(edit)  # two cells known: the elites
+    queries, steps, done = env.session.unique_queries, env.steps, False
+    while not done:
+        elite = 1 + int(np.flatnonzero(obs["action_mask"][1 : 1 + SMALL.num_elites])[0])
+        assert obs["action_seen"][elite] == 1
+        obs, reward, terminated, truncated, info = env.step(elite)  # back and forth between the two elites
+        assert reward == 0.0 and not info["new"]
+        done = terminated or truncated
+    assert truncated and not terminated
+    assert env.session.unique_queries == queries and env.steps == env.step_cap == 80 > steps
+
+
+def test_observations_depend_on_the_order_of_scores_only(benchmarks):
+    """The same moves see the same states under a monotone transform of the scores, other states when the
+    two halves of the space swap places."""
+    base = benchmarks["nb201-cifar10"]
+    variants = {
+        "base": base,
+        "monotone": TransformedScores(base, lambda x: np.exp(10 * x)),
+        "swapped": TransformedScores(base, swap_halves(base.all_scores())),
+    }
+
+    def edits_and_fresh(obs):  # moves whose targets do not depend on the scores (elites do)
+        mask = obs["action_mask"].copy()
+        mask[1 : 1 + SMALL.num_elites] = 0
+        return mask
+
+    runs = {}
+    for name, bench in variants.items():
+        env = SearchEpisodeEnv(Task(bench, (25, 25)), SMALL)
+        runs[name] = _random_episode(env, seed=5, choose=edits_and_fresh)[0]
+    assert len(runs["base"]) == len(runs["monotone"])
+    for a, b in zip(runs["base"], runs["monotone"], strict=True):
+        assert all(np.array_equal(a[k], b[k]) for k in a)
+    differs = [
+        any(not np.array_equal(a[k], b[k]) for k in a) for a, b in zip(runs["base"], runs["swapped"], strict=True)
+    ]
+    assert sum(differs) > len(differs) // 2
+
+
+def test_ops_are_slots_relabelled_per_episode(benchmarks):
+    bench = benchmarks["nbgraph-cora"]
+    layout = bench.space.edit_layout.arrays
+    slot_maps = set()
+    for seed in range(4):
+        env = SearchEpisodeEnv(Task(bench, (10, 10)), SMALL)
+        obs, _ = env.reset(seed=seed)
+        cell = env.cell
+        tokens = obs["tokens"][0, 1 : cell.num_vertices - 1]
+        slots = tuple(env._slots)
+        assert list(tokens) == [SLOT_OFFSET + slots[o] for o in cell.ops[1:-1]]
+        op_changes = np.flatnonzero(layout[:, 0] == OP_CHANGE)
+        args = obs["action_args"][1 + SMALL.num_elites + op_changes]
+        assert list(args[:, 3]) == [slots[o] for o in layout[op_changes, 4]]
+        slot_maps.add(slots)
+    assert len(slot_maps) == 4
+    fixed = SearchEpisodeEnv(Task(bench, (10, 10)), EpisodeConfig(relabel_ops=False))
+    fixed.reset(seed=0)
+    assert fixed._slots == list(range(len(bench.space.op_names)))
+
+
+def test_a_space_that_does_not_fit_the_sizes_is_a_one_line_error(benchmarks):
+    with pytest.raises(RlnasError, match="raise max_vertices to at least 30"):
+        SearchEpisodeEnv(Task(benchmarks["nb301-distilled"]), EpisodeConfig(max_vertices=20))
+    with pytest.raises(RlnasError, match="raise max_edits"):
+        SearchEpisodeEnv(Task(benchmarks["nb101"]), EpisodeConfig(max_edits=50))
+    with pytest.raises(RlnasError, match="raise op_slots"):
+        SearchEpisodeEnv(Task(benchmarks["nbgraph-cora"]), EpisodeConfig(op_slots=5))
+
+
+def test_one_network_acts_in_every_space(benchmarks):
+    """The same instance gives valid masked Q-values on NB101, NB201, NAS-Bench-Graph and DARTS
+    observations, and a batch mixing them gives each the Q-values it gets alone (padding is inert)."""
+    policy = random_policy(SMALL, seed=0, **TINY_NETWORK)
+    observations = []
+    for name, bench in benchmarks.items():
+        env = SearchEpisodeEnv(Task(bench, (10, 10), scale=(0.5, 1.0)), SMALL)
+        obs, _ = env.reset(seed=2)
+        obs, *_ = env.step(int(np.flatnonzero(obs["action_mask"])[-1]))
+        q = policy.q_values(obs)
+        valid = obs["action_mask"].astype(bool)
+        assert np.isfinite(q[valid]).all() and np.isneginf(q[~valid]).all(), name
+        assert len(np.unique(q[valid])) > 1
+        observations.append(obs)
+    kinds = {ACTION_KINDS[k] for o in observations for k in o["action_args"][o["action_mask"] == 1, 0]}
+    assert kinds == set(ACTION_KINDS)  # every head is exercised
+    with torch.inference_mode():
+        batch = policy.network(obs_to_tensors(stack_observations(observations))).numpy()
+    for obs, row in zip(observations, batch, strict=True):
+        valid = obs["action_mask"].astype(bool)
+        np.testing.assert_allclose(row[valid], q_values(policy.network, obs)[valid], rtol=1e-4, atol=1e-5)
+
+
+def test_a_general_policy_file_round_trips(tmp_path, benchmarks):
+    policy = random_policy(SMALL, seed=4, **TINY_NETWORK)
+    policy.trained_on = [{"benchmark": "nb201-cifar10", "budget": [20, 100]}]
+    policy.save(tmp_path / "general.pt")
+    loaded = GeneralPolicy.load(tmp_path / "general.pt")
+    env = SearchEpisodeEnv(Task(benchmarks["nb101"], (10, 10)), SMALL)
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_array_equal(loaded.q_values(obs), policy.q_values(obs))
+    assert loaded.fingerprint == policy.fingerprint and loaded.episode == SMALL
+    assert LearnedSearch(tmp_path / "general.pt").trained_on == ["nb201-cifar10"]
+
+
+def test_the_learned_strategy_responds_to_the_scores_it_observes(benchmarks):
+    """On the runner, fixed random networks ask exactly the same cells when the scores pass through a
+    monotone transform, and in several runs other cells when the two halves of NB201 swap places.
+
+    Untrained networks are nearly blind to their inputs (most of them walk by op changes alone), so only
+    some of their routes change; a trained policy must respond far more, which its evaluation measures.
+    """
+    base = benchmarks["nb201-cifar10"]
+    monotone = TransformedScores(base, lambda x: np.exp(10 * x))
+    swapped = TransformedScores(base, swap_halves(base.all_scores()))
+
+    def route(policy, bench, seed):
+        result = run_search(LearnedSearch(policy, budget=40), bench, 40, np.random.default_rng(seed))
+        cells = [base.identity(e.cell) for e in result.history]
+        assert len(cells) == 40 == len(set(cells))
+        return cells
+
+    diverged = []
+    for policy_seed in range(4):
+        policy = random_policy(SMALL, seed=policy_seed)
+        for seed in range(3):
+            original = route(policy, base, seed)
+            if policy_seed == 0:
+                assert route(policy, monotone, seed) == original
+            diverged.append(route(policy, swapped, seed) != original)
+    assert sum(diverged) >= 4, diverged
