@@ -7,6 +7,7 @@ from rlnas.strategies.agent import AgentSearch
 from rlnas.strategies.bananas import Bananas
 from rlnas.strategies.base import Strategy
 from rlnas.strategies.baselines import LocalSearch, RandomSearch, RandomWalk, RegularizedEvolution
+from rlnas.strategies.learned import LearnedSearch
 from rlnas.strategies.reinforce import Reinforce
 from rlnas.strategies.tpe import TPE
 
@@ -17,6 +18,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "re": RegularizedEvolution,
     "reinforce": Reinforce,
     "agent": AgentSearch,
+    "learned": LearnedSearch,
     "tpe": TPE,
     "bananas": Bananas,
 }
@@ -27,6 +29,7 @@ DESCRIPTIONS = {
     "re": "regularized evolution (population 30, tournament 10)",
     "reinforce": "REINFORCE-trained LSTM controller (Zoph & Le 2017)",
     "agent": "the learned search policy of rlnas train: agent:DIR (greedy on Q over unseen neighbours)",
+    "learned": "a general policy (one network for every space; a whole search per training episode): learned:NAME",
     "tpe": "Optuna's TPE sampler, its defaults, over the space's categorical choices (the tpe extra)",
     "bananas": "BANANAS (White et al. 2021): path-encoding MLP ensemble, Thompson sampling over mutations of the best; "
     "bananas:gin ranks with a graph network",
@@ -34,7 +37,10 @@ DESCRIPTIONS = {
 
 
 #: The strategies whose spec carries an argument, and how to write it.
-TAKES_ARGUMENT = {"agent": "agent:DIR (a policy folder of rlnas train, or a shipped policy's name)"}
+TAKES_ARGUMENT = {
+    "agent": "agent:DIR (a policy folder of rlnas train, or a shipped policy's name)",
+    "learned": "learned:NAME (a general policy file, or a shipped general policy's name)",
+}
 #: The strategies whose spec may carry an argument.
 OPTIONAL_ARGUMENT = {"bananas": "bananas:PREDICTOR (path, the default, or gin)"}
 
