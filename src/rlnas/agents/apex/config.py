@@ -148,25 +148,25 @@ class ApeXConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ConfigError(f"{name} must be an integer, got {value!r}")
-        checks = {
-            "alpha": self.alpha > 0,
-            "gamma": 0 <= self.gamma <= 1,
-            "epsilon_base": 0 <= self.epsilon_base <= 1,
-            "epsilon_exponent": self.epsilon_exponent >= 0,
-            "priority_alpha": self.priority_alpha >= 0,
-            "priority_beta_start": 0 <= self.priority_beta_start <= 1,
-            "priority_epsilon": self.priority_epsilon > 0,
-            "learning_rate": self.learning_rate > 0,
-            "max_grad_norm": self.max_grad_norm > 0,
-            "learning_starts": self.learning_starts >= 0,
-            "checkpoint_minutes": self.checkpoint_minutes > 0,
-            "torch_threads": self.torch_threads >= 0,
-            "seed": self.seed >= 0,
-            "actor_restarts": self.actor_restarts >= 0,
+        rules = {  # field: (holds, the rule in words)
+            "alpha": (self.alpha > 0, "> 0"),
+            "gamma": (0 <= self.gamma <= 1, "in [0, 1]"),
+            "epsilon_base": (0 <= self.epsilon_base <= 1, "in [0, 1]"),
+            "epsilon_exponent": (self.epsilon_exponent >= 0, ">= 0"),
+            "priority_alpha": (self.priority_alpha >= 0, ">= 0"),
+            "priority_beta_start": (0 <= self.priority_beta_start <= 1, "in [0, 1]"),
+            "priority_epsilon": (self.priority_epsilon > 0, "> 0"),
+            "learning_rate": (self.learning_rate > 0, "> 0"),
+            "max_grad_norm": (self.max_grad_norm > 0, "> 0"),
+            "learning_starts": (self.learning_starts >= 0, ">= 0"),
+            "checkpoint_minutes": (self.checkpoint_minutes > 0, "> 0"),
+            "torch_threads": (self.torch_threads >= 0, ">= 0"),
+            "seed": (self.seed >= 0, ">= 0"),
+            "actor_restarts": (self.actor_restarts >= 0, ">= 0"),
         }
-        for name, ok in checks.items():
+        for name, (ok, rule) in rules.items():
             if not ok:
-                raise ConfigError(f"{name}={getattr(self, name)!r} is out of range; see `ApeXConfig` for its meaning")
+                raise ConfigError(f"{name} must be {rule}, got {getattr(self, name)!r}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
 
