@@ -136,11 +136,11 @@ class Bananas(Strategy):
             self._results[key] = (result.cell, result.score)
             self._new_since_fit += 1
 
-    def overhead(self) -> dict[str, float | int | str]:
+    def overhead(self) -> dict[str, float | int]:
         """The predictor's cost in this run (free in the query budget): fits, wall and CPU seconds (of
         this process) fitting, the same generating and ranking candidates, and candidates ranked. On a
         shared machine the wall time grows with the load; the CPU time is what the predictor costs."""
-        return {"predictor": self.config.predictor, **self._timings}
+        return dict(self._timings)
 
     # ------------------------------------------------------------------ internals
     def _propose(self, cell: Cell) -> Cell:
