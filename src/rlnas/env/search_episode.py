@@ -33,7 +33,8 @@ the last `recent_edits` moves (`RECENT_FIELDS`, with the op slot each one set).
 
 Scores enter the state only as ranks among the scores the run has observed, so a policy works on
 score scales it has never seen, and its trajectory is exactly the same under any strictly
-increasing transform of the scores (and changes when their order changes).
+increasing transform of the scores (and changes when their order changes). A monotone transform
+is therefore no augmentation here; noise on the observed scores (`Task.noise`) is.
 
 Op identity as slots: per episode the space's ops are mapped to `op_slots` slots by a random
 injection (`relabel_ops=True`), so the token of an op says nothing by itself and a policy must
@@ -94,6 +95,9 @@ class Task:
     """Fewest and most unique queries of an episode; drawn log-uniformly per episode."""
     scale: tuple[float, float] | None = None
     """(lo, hi) of the reward's score scale; None: the median and maximum of the reference scores."""
+    noise: float = 0.0
+    """Standard deviation of Gaussian noise on the scores the policy observes, in units of hi - lo
+    (an augmentation: the reward is paid on the true scores)."""
 
     @property
     def name(self) -> str:
@@ -224,16 +228,24 @@ class SearchEpisodeEnv(gym.Env):
         return (below + 0.5 * equal) / len(self._sorted)
 
     def _observe(self, result: Evaluation, identity: object, found: int) -> None:
-        """Enter the run's `found`-th new result into its memory: ranks, elites, best."""
-        bisect.insort(self._sorted, result.score)
-        elite = (result.score, -found, identity, result.cell)
+        """Enter the run's `found`-th new result into its memory: the observed score (with the task's
+        noise), ranks, elites, the observed best and the true best."""
+        observed = result.score
+        if self.task.noise:
+            lo, hi = self._scale
+            observed += self.task.noise * (hi - lo) * float(self._noise_rng.standard_normal())
+        self._observed[identity] = observed
+        bisect.insort(self._sorted, observed)
+        elite = (observed, -found, identity, result.cell)
         if len(self._elites) < self.config.num_elites or elite[:2] > self._elites[-1][:2]:
             self._elites.append(elite)
             self._elites.sort(key=lambda e: e[:2], reverse=True)
             del self._elites[self.config.num_elites :]
+        if observed > self._best_observed:
+            self._best_observed = observed
+            self._last_improvement = found
         if self.best is None or result.score > self.best.score:
             self.best = result
-            self._last_improvement = found
 
     # ------------------------------------------------------------------ encoding
     def _encode(self, arch: Cell | Arch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[int, ...]]:
@@ -317,7 +329,7 @@ class SearchEpisodeEnv(gym.Env):
                 min(1.0, waited / self.budget),
                 min(1.0, math.log1p(waited) / log_scale),
                 max(0.0, 1.0 - self.steps / self.step_cap),
-                self.rank(self.current.score),
+                self.rank(self._observed[self.identity]),
                 float(self.current_is_new),
                 float(self.identity == self._elites[0][2]),
                 min(1.0, self._stuck / c.recent_edits),
@@ -379,9 +391,15 @@ class SearchEpisodeEnv(gym.Env):
         if session is None:
             session = self.task.benchmark.session(budget=None, rng=np.random.default_rng(rng.integers(2**63)))
         self.session = session
+        if self.task.scale is None and id(self.task) not in self._scales:
+            self._scales[id(self.task)] = reference_scale(self.task.benchmark, self.config.reference_samples)
+        self._scale = self.task.scale or self._scales[id(self.task)]
+        self._noise_rng = np.random.default_rng(rng.integers(2**63))  # its own stream: noise moves no cell
         self._sorted: list[float] = []
+        self._observed: dict[object, float] = {}
         self._elites: list[tuple] = []
         self.best: Evaluation | None = None
+        self._best_observed = -math.inf
         self._last_improvement = 0
         for found, result in enumerate(session.history, start=1):  # the memory of a run under way
             self._observe(result, self.task.benchmark.identity(result.cell), found)
@@ -393,9 +411,6 @@ class SearchEpisodeEnv(gym.Env):
         start = options.get("cell")
         start = self.space.sample(rng) if start is None else start
         new = self._move(start)
-        if self.task.scale is None and id(self.task) not in self._scales:
-            self._scales[id(self.task)] = reference_scale(self.task.benchmark, self.config.reference_samples)
-        self._scale = self.task.scale or self._scales[id(self.task)]
         self._best_shaped = self.shaped(self.best.score)
         return self._observation(), self._info(cell=self.cell, new=new)
 
@@ -449,7 +464,7 @@ class SearchEpisodeEnv(gym.Env):
             if self.strict:
                 raise InvalidActionError(f"action {action} is masked; choose one with obs['action_mask'] == 1")
             target = self.cell
-        previous_rank = self.rank(self.current.score)
+        previous_rank = self.rank(self._observed[self.identity])
         kind, _, _, slot = (int(x) for x in self._edits_of(self.cell)[2][action])
         new = self._move(target)
         self.steps += 1
@@ -457,8 +472,9 @@ class SearchEpisodeEnv(gym.Env):
         shaped_best = self.shaped(self.best.score)
         reward, self._best_shaped = shaped_best - self._best_shaped, shaped_best
         if not invalid:
-            improved = float(new and self.best is self.current)
-            self._recent.append((kind, slot, self.rank(self.current.score) - previous_rank, float(new), improved))
+            improved = float(new and self._last_improvement == self.session.unique_queries)
+            rank_change = self.rank(self._observed[self.identity]) - previous_rank
+            self._recent.append((kind, slot, rank_change, float(new), improved))
         terminated = self.session.unique_queries >= self.budget
         truncated = not terminated and self.steps >= self.step_cap
         info = self._info(cell=self.cell, new=new, invalid_action=invalid)

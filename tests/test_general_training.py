@@ -1,0 +1,108 @@
+"""Ape-X training of a general policy on a task list: reproducible in-process, task files, augmentations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rlnas.agents.general_training import GeneralTrainConfig, load_task_file, train_general
+from rlnas.benchmarks import load_benchmark
+from rlnas.env.search_episode import EpisodeConfig, SearchEpisodeEnv, Task
+from rlnas.errors import ConfigError
+
+TINY = {
+    "total_env_steps": 160,
+    "envs": 2,
+    "batch_size": 8,
+    "learning_starts": 40,
+    "replay_capacity": 400,
+    "target_update_period": 10,
+    "weight_sync_period": 5,
+    "d_model": 16,
+    "num_layers": 1,
+    "num_heads": 2,
+    "ff_dim": 32,
+    "head_dim": 16,
+    "episode": EpisodeConfig(num_elites=2, recent_edits=3, step_cap=2.0),
+}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    return [
+        Task(load_benchmark("nb201-cifar10"), (5, 15), noise=0.02),
+        Task(load_benchmark("nbgraph-cora"), (5, 15)),
+    ]
+
+
+def test_training_is_bit_reproducible_in_process_and_learns_on_every_task(tasks):
+    first = train_general(tasks, GeneralTrainConfig(seed=3, **TINY))
+    second = train_general(tasks, GeneralTrainConfig(seed=3, **TINY))
+    other = train_general(tasks, GeneralTrainConfig(seed=4, **TINY))
+    weights = [r.policy.network.state_dict() for r in (first, second, other)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+    assert first.episodes == second.episodes
+    assert first.policy.info["updates"] == (160 - 40) // 4
+    assert {e["task"] for e in first.episodes} == {"nb201-cifar10", "nbgraph-cora"}
+    assert all(5 <= e["budget"] <= 15 for e in first.episodes)
+    assert [t["benchmark"] for t in first.policy.trained_on] == ["nb201-cifar10", "nbgraph-cora"]
+
+
+def test_noise_changes_what_the_policy_observes_not_what_it_is_paid(tasks):
+    bench = tasks[0].benchmark
+    runs = {}
+    for noise in (0.0, 0.5):
+        env = SearchEpisodeEnv(Task(bench, (30, 30), noise=noise), TINY["episode"])
+        obs, _ = env.reset(seed=0)
+        rng, contexts, rewards, done = np.random.default_rng(0), [], [], False
+        while not done:
+            mask = obs["action_mask"].copy()
+            mask[1:3] = 0  # edits and fresh samples only: the same cells whatever the scores
+            obs, reward, terminated, truncated, _ = env.step(int(rng.choice(np.flatnonzero(mask))))
+            contexts.append(obs["context"])
+            rewards.append(reward)
+            done = terminated or truncated
+        runs[noise] = (np.array(contexts), rewards, [e.score for e in env.session.history])
+    assert runs[0.0][2] == runs[0.5][2]  # the same cells and true scores
+    assert sum(runs[0.0][1]) == pytest.approx(sum(runs[0.5][1]))  # the same pay
+    assert not np.array_equal(runs[0.0][0], runs[0.5][0])  # other observed ranks
+
+
+def test_a_task_file_names_benchmarks_budgets_and_augmentations(tmp_path, data_path):
+    good = tmp_path / "tasks.toml"
+    good.write_text(
+        "[episode]\nnum_elites = 2\n\n"
+        '[[task]]\nbenchmark = "nb201-cifar100"\nbudget = [20, 100]\nnoise = 0.01\nrepeat = "random"\n\n'
+        '[[task]]\nbenchmark = "nbgraph-citeseer"\n'
+    )
+    tasks, episode = load_task_file(good, data_path)
+    assert [(t.name, t.budget, t.noise) for t in tasks] == [
+        ("nb201-cifar100", (20, 100), 0.01),
+        ("nbgraph-citeseer", (20, 200), 0.0),
+    ]
+    assert tasks[0].benchmark.repeat == "random" and episode == {"num_elites": 2}
+    cases = {
+        "": "names no task",
+        '[[task]]\nbenchmark = "nb201-cifar10"\nbudget = 50\n': "budget is",
+        '[[task]]\nbenchmark = "nb201-cifar10"\nhorizon = 3\n': "takes budget, noise, repeat",
+        '[[task]]\nbenchmark = "nb201-cifar10"\nnoise = -1\n': "non-negative",
+        '[episode]\nwidth = 3\n[[task]]\nbenchmark = "nb201-cifar10"\n': "takes only",
+        "[[task]\n": "not valid TOML",
+    }
+    for text, message in cases.items():
+        bad = tmp_path / "bad.toml"
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            load_task_file(bad, data_path)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_task_file(tmp_path / "missing.toml")
