@@ -281,10 +281,11 @@ def test_checkpoints_by_steps_survive_a_crash_long_before_checkpoint_minutes(nb2
     with pytest.raises(Crash):
         train(spec, tmp_path / "run", benchmark=nb201, tensorboard=False, progress=crash_at_120)
     assert read_checkpoint(tmp_path / "run")["counters"]["env_steps"] == 80
-    (tmp_path / "run" / "checkpoint.pt.tmp").write_bytes(b"half a checkpoint")  # as a kill mid-write leaves it
+    half_written = tmp_path / "run" / ".checkpoint.pt.tmp4242"  # as a kill in the middle of a write leaves it
+    half_written.write_bytes(b"half a checkpoint")
     summary = train(None, tmp_path / "run", resume=True, benchmark=nb201, tensorboard=False)
     assert summary["env_steps"] == 200
-    assert not (tmp_path / "run" / "checkpoint.pt.tmp").exists()
+    assert not half_written.exists()
 
 
 def test_train_leaves_torch_threads_and_global_generator_alone(nb201, tmp_path):

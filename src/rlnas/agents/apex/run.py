@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ from rlnas.agents.qnetwork import QNetworkConfig, pick_device
 from rlnas.benchmarks import Benchmark, load_benchmark
 from rlnas.env import ArchitectureSearchEnv
 from rlnas.errors import CheckpointError, ConfigError
+from rlnas.files import remove_stale_temporaries, write_atomic
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_FORMAT = "rlnas-apex-checkpoint"
@@ -179,8 +181,7 @@ class TrainingRun:
         self._reset_window()
         self.last_row: dict = {}
         self.out.mkdir(parents=True, exist_ok=True)
-        for name in (CHECKPOINT_FILE, POLICY_FILE, "metrics.csv"):  # left by a write a kill interrupted
-            (self.out / f"{name}.tmp").unlink(missing_ok=True)
+        remove_stale_temporaries(self.out)  # left by writes a kill interrupted
         self.tensorboard = tensorboard
         self._writer = None
         if not resume:  # a run killed before its first checkpoint may have left metrics behind
@@ -280,18 +281,17 @@ class TrainingRun:
             rows = [
                 r for r in csv.DictReader(f) if r.get("env_steps", "").isdigit() and int(r["env_steps"]) <= env_steps
             ]
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-        tmp.replace(path)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=METRIC_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        write_atomic(path, text.getvalue())
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, executor_state: dict) -> None:
         """Write checkpoint.pt and policy.pt atomically (the checkpoint last)."""
         counters = {**self.counters, "wall_seconds": self.counters["wall_seconds"] + self.elapsed()}
-        (self.out / "run.json").write_text(json.dumps(self.spec.to_dict(), indent=2) + "\n")
+        write_atomic(self.out / "run.json", json.dumps(self.spec.to_dict(), indent=2) + "\n")
         atomic_torch_save(self.policy_payload(), self.out / POLICY_FILE)
         state = {
             "format": CHECKPOINT_FORMAT,
