@@ -200,6 +200,23 @@ def test_the_first_result_written_wins(tmp_path):
     assert b.get(*key) == {"validation_accuracy": 0.5}
 
 
+def test_a_database_locked_too_long_is_a_one_line_error(tmp_path, monkeypatch):
+    import sqlite3
+
+    from rlnas.benchmarks import training
+
+    store = ResultStore(tmp_path / "r.sqlite")
+    monkeypatch.setattr(training, "BUSY_TIMEOUT", 0.1)
+    other = sqlite3.connect(tmp_path / "r.sqlite")
+    other.execute("BEGIN EXCLUSIVE")  # another process in the middle of a write
+    try:
+        with pytest.raises(ResultStoreError, match="stayed locked by another process"):
+            store.put("nb101", "arch", "data", "{}", "digits", {"validation_accuracy": 0.5}, "cpu")
+        assert store.get("nb101", "arch", "data", "{}") is None  # readers are not blocked (WAL)
+    finally:
+        other.close()
+
+
 def test_a_corrupt_database_is_a_one_line_error(tmp_path):
     path = tmp_path / "corrupt.sqlite"
     path.write_bytes(b"this is not a database, just some bytes" * 200)

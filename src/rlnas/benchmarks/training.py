@@ -220,6 +220,10 @@ class _Connection:
                     self.db.commit()
                 except sqlite3.Error as exc:
                     raise ResultStoreError(f"cannot write the results database {self.path} ({exc})") from exc
+        if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+            raise ResultStoreError(
+                f"{self.path} stayed locked by another process for {BUSY_TIMEOUT:.0f} s; retry, or choose another path"
+            ) from error
         if isinstance(error, sqlite3.Error):
             raise ResultStoreError(
                 f"{self.path} is not a usable results database ({error}); move it away or choose another path"
