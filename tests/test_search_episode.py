@@ -205,3 +205,10 @@ def test_the_learned_strategy_responds_to_the_scores_it_observes(benchmarks):
                 assert route(policy, monotone, seed) == original
             diverged.append(route(policy, swapped, seed) != original)
     assert sum(diverged) >= 4, diverged
+
+
+@pytest.mark.parametrize("name", ["nb101", "nbgraph-cora", "nb301-distilled"])
+def test_one_policy_searches_every_space_on_the_runner(benchmarks, name):
+    policy = random_policy(SMALL, seed=1, **TINY_NETWORK)
+    result = run_search(LearnedSearch(policy, budget=12), benchmarks[name], 12, np.random.default_rng(0))
+    assert result.stop_reason == "budget" and len({benchmarks[name].identity(e.cell) for e in result.history}) == 12

@@ -48,7 +48,7 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -148,6 +148,13 @@ def reference_scale(benchmark: Benchmark, samples: int) -> tuple[float, float]:
     return float(np.median(scores)), float(scores.max())
 
 
+class _Edits(NamedTuple):
+    mask: np.ndarray
+    targets: dict[int, Cell | Arch]
+    identities: dict[int, object]
+    args: np.ndarray
+
+
 def _cells(arch: Cell | Arch) -> tuple[Cell, ...]:
     return arch.cells if isinstance(arch, Arch) else (arch,)
 
@@ -197,6 +204,7 @@ class SearchEpisodeEnv(gym.Env):
         )
         self.action_space = spaces.Discrete(a)
         self._scales: dict[int, tuple[float, float]] = {}
+        self._edit_cache: dict[tuple, tuple] = {}
         self.session: QuerySession | None = None
 
     def _check_task(self, task: Task) -> None:
@@ -271,30 +279,39 @@ class SearchEpisodeEnv(gym.Env):
             self._encodings[form] = cached
         return cached
 
-    def _edits_of(self, arch: Cell | Arch) -> tuple[np.ndarray, dict[int, Cell | Arch], np.ndarray]:
-        """(validity of the edit actions, action -> target, action_args) of an architecture; cached per form."""
-        form = (arch.rows, arch.ops)
-        cached = self._edit_cache.get(form)
+    def _edits_of(self, arch: Cell | Arch) -> _Edits:
+        """The edit actions of an architecture: validity, targets and their identities are cached per form
+        across episodes (they depend on the space only), the action arguments per episode (op slots)."""
+        key = (self.space.name, arch.rows, arch.ops)
+        cached = self._edit_cache.get(key)
         if cached is None:
-            c, first = self.config, 1 + self.config.num_elites
+            first = 1 + self.config.num_elites
             targets = {first + index: target for index, target in self.space.edits(arch)}
-            mask = np.zeros(c.num_actions, dtype=np.int8)
+            mask = np.zeros(self.config.num_actions, dtype=np.int8)
             mask[list(targets)] = 1
-            offsets = self._encode(arch)[4]
-            layout = self._layout
-            args = self._global_args.copy()
-            cells = layout[:, 1]
-            base = np.asarray(offsets, dtype=np.int16)[np.minimum(cells, len(offsets) - 1)]
-            edits = args[first : first + len(layout)]
-            edits[:, 0] = layout[:, 0]
-            edits[:, 1] = base + layout[:, 2]
-            edits[:, 2] = np.where(layout[:, 3] == NONE, NONE, base + layout[:, 3])
-            edits[:, 3] = np.where(layout[:, 4] == NONE, NONE, self._slots_array[np.maximum(layout[:, 4], 0)])
-            cached = (mask, targets, args)
+            identity = self.task.benchmark.identity
+            identities = {action: identity(target.prune() or target) for action, target in targets.items()}
+            cached = (mask, targets, identities)
             if len(self._edit_cache) >= 20_000:
                 self._edit_cache.clear()
-            self._edit_cache[form] = cached
-        return cached
+            self._edit_cache[key] = cached
+        offsets = self._encode(arch)[4]
+        args = self._args_cache.get(offsets)
+        if args is None:
+            args = self._args_cache[offsets] = self._edit_args(offsets)
+        return _Edits(*cached, args)
+
+    def _edit_args(self, offsets: tuple[int, ...]) -> np.ndarray:
+        """Action arguments of an architecture whose cells start at token `offsets` (module doc)."""
+        first, layout = 1 + self.config.num_elites, self._layout
+        args = self._global_args.copy()
+        base = np.asarray(offsets, dtype=np.int16)[np.minimum(layout[:, 1], len(offsets) - 1)]
+        edits = args[first : first + len(layout)]
+        edits[:, 0] = layout[:, 0]
+        edits[:, 1] = base + layout[:, 2]
+        edits[:, 2] = np.where(layout[:, 3] == NONE, NONE, base + layout[:, 3])
+        edits[:, 3] = np.where(layout[:, 4] == NONE, NONE, self._slots_array[np.maximum(layout[:, 4], 0)])
+        return args
 
     def _observation(self) -> dict[str, np.ndarray]:
         c = self.config
@@ -309,14 +326,14 @@ class SearchEpisodeEnv(gym.Env):
         for k, (score, minus_found, identity, _) in enumerate(self._elites):
             found = min(1.0, -minus_found / self.budget)
             elites[k] = (1.0, self.rank(score), found, float(identity == self.identity))
-        mask, targets, args = self._edits_of(self.cell)
+        mask, targets, identities, args = self._edits_of(self.cell)
         mask, seen = mask.copy(), np.zeros(c.num_actions, dtype=np.int8)
         seen[1 : 1 + len(self._elites)] = 1
         mask[0] = 1
         for k, elite in enumerate(self._elites):
             mask[1 + k] = elite[2] != self.identity
-        for action, target in targets.items():
-            seen[action] = self.session.seen(target)
+        for action, identity in identities.items():
+            seen[action] = identity in self._observed
         used = self.session.unique_queries
         left = self.budget - used
         waited = used - self._last_improvement
@@ -386,7 +403,7 @@ class SearchEpisodeEnv(gym.Env):
         self._layout = self.space.edit_layout.arrays
         self._global_args = self._action_args_template()
         self._encodings: dict = {}
-        self._edit_cache: dict = {}
+        self._args_cache: dict = {}
         session = options.get("session")
         if session is None:
             session = self.task.benchmark.session(budget=None, rng=np.random.default_rng(rng.integers(2**63)))
@@ -447,7 +464,7 @@ class SearchEpisodeEnv(gym.Env):
         elif 1 <= action <= len(self._elites):
             target = self._elites[action - 1][3] if self._elites[action - 1][2] != self.identity else None
         else:
-            target = self._edits_of(self.cell)[1].get(action)
+            target = self._edits_of(self.cell).targets.get(action)
         self._proposed = (action, target)
         return target
 
@@ -465,7 +482,7 @@ class SearchEpisodeEnv(gym.Env):
                 raise InvalidActionError(f"action {action} is masked; choose one with obs['action_mask'] == 1")
             target = self.cell
         previous_rank = self.rank(self._observed[self.identity])
-        kind, _, _, slot = (int(x) for x in self._edits_of(self.cell)[2][action])
+        kind, _, _, slot = (int(x) for x in self._edits_of(self.cell).args[action])
         new = self._move(target)
         self.steps += 1
         self._stuck = 0 if new else self._stuck + 1
