@@ -1,0 +1,104 @@
+"""Environment steps per second of one actor: the 32-step edit environment and Q-network against the
+search-episode environment and the one network for every space, same loop, same benchmark.
+
+    python benchmarks/episode_env_speed.py [--benchmark nb101] [--steps 2000] [--repeats 3] [--out FILE.json]
+
+One actor = one environment and its network on one thread: each step is a forward pass on the
+current observation, an epsilon-greedy choice (epsilon 0.4, uniform among the valid actions) and the
+environment's step; episodes restart as they end. Each network has its default shape. The
+environment alone (random valid actions, no forward pass) is timed too. The four measures are
+interleaved over `--repeats` rounds and the median of each is reported, with the machine's load
+average: timings on shared cores are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rlnas.agents import qnetwork
+from rlnas.agents.general_qnetwork import OBS_KEYS, GeneralQNetwork, GeneralQNetworkConfig, obs_to_tensors
+from rlnas.benchmarks import load_benchmark
+from rlnas.env import ArchitectureSearchEnv
+from rlnas.env.search_episode import EpisodeConfig, SearchEpisodeEnv, Task
+
+
+def steps_per_second(env, network, obs_to_tensors, keys, steps: int, seed: int) -> float:
+    """Actor steps per second (network None: the environment alone)."""
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    for phase in ("warm-up", "timed"):
+        start = time.perf_counter()
+        for _ in range(steps if phase == "timed" else steps // 10):
+            valid = np.flatnonzero(obs["action_mask"])
+            if network is None or rng.random() < 0.4:
+                action = int(rng.choice(valid))
+            else:
+                with torch.inference_mode():
+                    q = network(obs_to_tensors({k: np.asarray(obs[k])[None] for k in keys}))[0]
+                action = int(q.argmax())
+            obs, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                obs, _ = env.reset()
+    return steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--benchmark", default="nb101")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    benchmark = load_benchmark(args.benchmark)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            old_net = qnetwork.QNetwork(qnetwork.QNetworkConfig.for_space(benchmark.space)).eval()
+            episode = EpisodeConfig()
+            new_net = GeneralQNetwork(GeneralQNetworkConfig.for_episodes(episode)).eval()
+        old_env = ArchitectureSearchEnv(benchmark)
+        new_env = SearchEpisodeEnv(Task(benchmark, (20, 200)), episode)
+        measures = {
+            "old_env_only": (old_env, None, None, None),
+            "new_env_only": (new_env, None, None, None),
+            "old_actor": (old_env, old_net, qnetwork.obs_to_tensors, qnetwork.OBS_KEYS),
+            "new_actor": (new_env, new_net, obs_to_tensors, OBS_KEYS),
+        }
+        samples: dict[str, list[float]] = {name: [] for name in measures}
+        for repeat in range(args.repeats):  # interleaved, so that a change of load hits both sides
+            for name, (env, network, to_tensors, keys) in measures.items():
+                samples[name].append(steps_per_second(env, network, to_tensors, keys, args.steps, repeat))
+        rows = {name: float(np.median(values)) for name, values in samples.items()}
+    finally:
+        torch.set_num_threads(previous)
+    result = {
+        "benchmark": args.benchmark,
+        "steps": args.steps,
+        "repeats": args.repeats,
+        "load_average": os.getloadavg()[0],
+        "steps_per_second": {k: round(v, 1) for k, v in rows.items()},
+        "ratio_new_over_old": {
+            "env_only": round(rows["new_env_only"] / rows["old_env_only"], 3),
+            "actor": round(rows["new_actor"] / rows["old_actor"], 3),
+        },
+        "parameters": {
+            "old": sum(p.numel() for p in old_net.parameters()),
+            "new": sum(p.numel() for p in new_net.parameters()),
+        },
+    }
+    print(json.dumps(result, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
