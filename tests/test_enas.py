@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from rlnas.cli import main
 from rlnas.datasets import load_dataset
 from rlnas.enas import ENASConfig, ENASSearch, Supernet, run_enas
+from rlnas.enas.search import one_thread
 from rlnas.errors import ConfigError
 from rlnas.models import Macro, build_model
 from rlnas.spaces import NB201_SPACE
@@ -33,6 +36,13 @@ TINY = ENASConfig(
     retrain_epochs=1,
 )
 ARCHS = ("000000", "111111", "222222", "333333", "444444", "123040", "304213")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread, as `run_enas` uses: on a busy machine, waiting threads cost more than they compute."""
+    with one_thread():
+        yield
 
 
 def images(n: int = 6, side: int = 8) -> torch.Tensor:
@@ -125,9 +135,14 @@ def timeless(summary: dict) -> dict:
 
 
 def test_a_seed_gives_the_same_run_and_leaves_torch_as_it_was():
-    threads, state = torch.get_num_threads(), torch.get_rng_state()
+    state = torch.get_rng_state()
     first = run_enas("digits", TINY, seed=3, rank=3)
-    assert torch.equal(torch.get_rng_state(), state) and torch.get_num_threads() == threads
+    assert torch.equal(torch.get_rng_state(), state)
+    with one_thread():
+        torch.set_num_threads(3)
+        with one_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 3
     second = run_enas("digits", TINY, seed=3, rank=3)
     assert json.dumps(timeless(first)) == json.dumps(timeless(second))
     other = run_enas("digits", TINY, seed=4, rank=3)
@@ -155,17 +170,31 @@ def test_bad_settings_are_config_errors():
         run_enas("digits", TINY, seed=0, rank=1)
 
 
-def test_command_writes_the_summary_and_the_derived_architecture(tmp_path):
+def run_command(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """`rlnas enas ARGS` through the command line's entry point, in-process: (exit status, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["rlnas", "enas", *args])
+    try:
+        main()
+        status = 0
+    except SystemExit as exc:
+        status = exc.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_command_writes_the_summary_and_the_derived_architecture(tmp_path, monkeypatch, capsys):
     out = tmp_path / "enas"
     args = ["--epochs", "1", "--retrain-epochs", "1", "--width", "4", "--train-images", "128", "--eval-images", "64"]
-    result = rlnas("enas", "--dataset", "digits", *args, "--controller-steps", "2", "--seed", "1", "--out", str(out))
-    assert result.returncode == 0, result.stderr
+    status, stdout, stderr = run_command(
+        monkeypatch, capsys, "--dataset", "digits", *args, "--controller-steps", "2", "--seed", "1", "--out", str(out)
+    )
+    assert status == 0, stderr
     summary = json.loads((out / "summary.json").read_text())
     arch = json.loads((out / "arch.json").read_text())
     assert arch["arch"] == summary["derived"]["arch"] and arch["space"] == "nb201"
     assert NB201_SPACE.from_text(arch["nb201"]) == nb201_string_to_cell(arch["arch"])
     assert summary["dataset"] == "digits" and summary["config"]["epochs"] == 1
-    printed = json.loads(result.stdout[result.stdout.index("{") :])
+    printed = json.loads(stdout[stdout.index("{") :])
     assert printed["derived"]["arch"] == arch["arch"] and "test_accuracy" in printed["retrained"]
 
 
@@ -178,7 +207,14 @@ def test_command_writes_the_summary_and_the_derived_architecture(tmp_path):
         (["--device", "tpu"], ["device must be"]),
     ],
 )
-def test_command_errors_are_one_line(args, words, tmp_path):
-    result = rlnas("enas", *args, "--out", str(tmp_path / "never"))
-    assert_one_line_error(result, *words)
+def test_command_errors_are_one_line(args, words, tmp_path, monkeypatch, capsys):
+    status, _, stderr = run_command(monkeypatch, capsys, *args, "--out", str(tmp_path / "never"))
+    lines = stderr.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("error:"), stderr
+    assert all(word in lines[0] for word in words), lines[0]
     assert not (tmp_path / "never").exists()
+
+
+def test_the_command_runs_as_a_program():
+    result = rlnas("enas", "--dataset", "nope")
+    assert_one_line_error(result, "unknown dataset 'nope'")
