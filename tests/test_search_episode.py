@@ -142,6 +142,10 @@ def test_a_space_that_does_not_fit_the_sizes_is_a_one_line_error(benchmarks):
         SearchEpisodeEnv(Task(benchmarks["nb101"]), EpisodeConfig(max_edits=50))
     with pytest.raises(RlnasError, match="raise op_slots"):
         SearchEpisodeEnv(Task(benchmarks["nbgraph-cora"]), EpisodeConfig(op_slots=5))
+    with pytest.raises(RlnasError, match="num_elites"):
+        SearchEpisodeEnv(Task(benchmarks["nb101"]), EpisodeConfig(num_elites=0))
+    with pytest.raises(RlnasError, match="step_cap"):
+        SearchEpisodeEnv(Task(benchmarks["nb101"]), EpisodeConfig(step_cap=0.5))
 
 
 def test_one_network_acts_in_every_space(benchmarks):

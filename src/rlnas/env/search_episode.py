@@ -177,6 +177,12 @@ class SearchEpisodeEnv(gym.Env):
         self.config = c = config or EpisodeConfig()
         if not self.tasks:
             raise RlnasError("the search-episode environment needs at least one task")
+        if min(c.num_elites, c.recent_edits, c.max_vertices, c.max_edits, c.op_slots) < 1:
+            raise RlnasError("num_elites, recent_edits, max_vertices, max_edits and op_slots must be at least 1")
+        if c.max_vertices + c.num_elites > 127:
+            raise RlnasError("max_vertices + num_elites must stay below 128 (action arguments are int8)")
+        if c.step_cap < 1 or c.alpha <= 0:
+            raise RlnasError(f"step_cap must be at least 1 and alpha positive, got {c.step_cap} and {c.alpha}")
         if c.shaping not in SHAPING_FORMS:
             raise RlnasError(f"unknown reward shaping {c.shaping!r}; choose one of {', '.join(SHAPING_FORMS)}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
