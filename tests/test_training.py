@@ -271,3 +271,30 @@ def test_registered_as_train_prefix(tmp_path, monkeypatch):
     assert benchmark.store.path == tmp_path / "training.sqlite"
     with pytest.raises(RlnasError, match="not darts"):
         load_benchmark("train:digits", space="darts")
+
+
+def test_the_best_child_is_saved_and_loads_with_one_call(tmp_path):
+    from rlnas.models import load_model
+
+    benchmark = TrainingBenchmark("digits", NB201_SPACE, TINY, tmp_path / "results.sqlite")
+    cell = nb201_string_to_cell("123341")
+    metrics = benchmark.save_model(cell, tmp_path / "model.pt")
+    assert metrics["validation_accuracy"] == benchmark.evaluate(cell).score  # the same training as the query
+    model, info = load_model(tmp_path / "model.pt")
+    assert info["arch"] == NB201_SPACE.to_text(cell) and info["benchmark"] == "train:digits"
+    validation = benchmark.data.splits(TINY.split_seed)[1][: TINY.eval_images]
+    with torch.no_grad():  # the loaded network takes raw images: its input scaling travels with it
+        predicted = model(torch.from_numpy(benchmark.data.x[validation].astype(np.float32))).argmax(1).numpy()
+    assert np.mean(predicted == benchmark.data.y[validation]) == pytest.approx(metrics["validation_accuracy"])
+    with pytest.raises(RlnasError, match="not a model saved by rlnas"):
+        torch.save({"something": 1}, tmp_path / "other.pt")
+        load_model(tmp_path / "other.pt")
+
+
+def test_training_options_apply_to_train_benchmarks_only():
+    benchmark = load_benchmark("train:digits", space="nb201", options=(("epochs", 1), ("width", 8)))
+    assert (benchmark.settings.epochs, benchmark.settings.width) == (1, 8)
+    with pytest.raises(RlnasError, match="apply to train:DATASET"):
+        load_benchmark("nb201-cifar10", options=(("epochs", 2),))
+    with pytest.raises(RlnasError, match="unknown training setting"):
+        load_benchmark("train:digits", options=(("epoch", 2),))

@@ -191,6 +191,25 @@ ExecutorOption = Annotated[
     typer.Option(help="local (worker processes, deterministic) or ray (Ray tasks; --address joins a cluster)."),
 ]
 AddressOption = Annotated[str | None, typer.Option(help="Ray cluster address to join (with --executor ray).")]
+SpaceOption = Annotated[
+    str | None, typer.Option(help="The space of a csv: table or of train: children (nb101, nb201...).")
+]
+EpochsOption = Annotated[int | None, typer.Option(help="train: benchmarks: epochs per child (default 2).")]
+WidthOption = Annotated[int | None, typer.Option(help="train: benchmarks: channels after the stem (default 16).")]
+DepthOption = Annotated[int | None, typer.Option(help="train: benchmarks: cells per stack (default 1).")]
+TrainImagesOption = Annotated[
+    int | None, typer.Option(help="train: benchmarks: training images per child (default 5000).")
+]
+
+
+def training_options(
+    epochs: int | None, width: int | None, depth: int | None, train_images: int | None
+) -> tuple[tuple[str, int], ...]:
+    """The options given, as the benchmark options of a train: benchmark."""
+    given = {"epochs": epochs, "width": width, "depth": depth, "train_images": train_images}
+    return tuple((k, v) for k, v in given.items() if v is not None)
+
+
 BudgetSecondsOption = Annotated[
     float | None,
     typer.Option(help="Also stop once the queries' summed training time reaches this (benchmarks that report it)."),
@@ -213,6 +232,11 @@ def compare(
     executor: ExecutorOption = "local",
     address: AddressOption = None,
     budget_seconds: BudgetSecondsOption = None,
+    space: SpaceOption = None,
+    epochs: EpochsOption = None,
+    width: WidthOption = None,
+    depth: DepthOption = None,
+    train_images: TrainImagesOption = None,
 ) -> None:
     """Run strategies x runs on one benchmark; write results.csv, summary.json and anytime.png."""
     from rlnas.experiments.compare import CompareConfig, run_comparison
@@ -224,7 +248,8 @@ def compare(
         raise RlnasError(
             f"--strategies {strategies!r} has an empty name; give names separated by commas, e.g. rs,ls,re"
         )
-    config = CompareConfig(benchmark, names, budget, runs, seed, repeat, budget_seconds)
+    options = training_options(epochs, width, depth, train_images)
+    config = CompareConfig(benchmark, names, budget, runs, seed, repeat, budget_seconds, space, options)
     with _progress() as progress:
         task = progress.add_task(f"{benchmark}: {len(names)} strategies x {runs} runs", total=None)
         summary = run_comparison(
@@ -332,8 +357,14 @@ def search(
     workers: Annotated[int, typer.Option(help="Ray workers evaluating in parallel (with --executor ray).")] = 2,
     address: AddressOption = None,
     budget_seconds: BudgetSecondsOption = None,
+    space: SpaceOption = None,
+    epochs: EpochsOption = None,
+    width: WidthOption = None,
+    depth: DepthOption = None,
+    train_images: TrainImagesOption = None,
 ) -> None:
-    """Search once with any strategy; print the best architecture found as JSON."""
+    """Search once with any strategy; print the best architecture found as JSON (and, for train:
+    benchmarks with --out, save its trained network as DIR/model.pt)."""
     from rlnas.benchmarks import check_benchmark, load_benchmark
     from rlnas.experiments.compare import rows_csv, run_rows
     from rlnas.files import write_atomic
@@ -350,9 +381,10 @@ def search(
         raise RlnasError(f"unknown --executor {executor!r}; choose local or ray")
     if out is not None and out.exists() and not out.is_dir():
         raise RlnasError(f"--out {out} is a file; give a folder")
-    check_benchmark(benchmark, data, repeat)
+    options = training_options(epochs, width, depth, train_images)
+    check_benchmark(benchmark, data, repeat, space, options)
     searcher = make_strategy(strategy or f"agent:{policy}")
-    bench = load_benchmark(benchmark, data, repeat)
+    bench = load_benchmark(benchmark, data, repeat, space, options)
     if out is not None:
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -401,6 +433,10 @@ def search(
     }
     if bench.best_possible is not None:
         report["best"]["regret"] = bench.best_possible - best.score
+    if out is not None and hasattr(bench, "save_model"):
+        with console.status("training the best architecture again to save its network"):
+            bench.save_model(best.cell, out / "model.pt")
+        report["model"] = str(out / "model.pt")
     print_json(report)
 
 

@@ -41,6 +41,8 @@ class BenchmarkSpec:
     data: str | Path | None
     repeat: str
     space: SearchSpace | None
+    #: Settings of benchmarks that take them (train:DATASET: epochs, width, depth...), as (name, value).
+    options: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class BenchmarkKind:
     missing: Callable[[BenchmarkSpec], str]
     #: Whether the benchmark takes `space` (a table of a user's architectures needs one).
     takes_space: bool = False
+    #: Whether the benchmark takes settings (`options`), e.g. the epochs of a child's training.
+    takes_options: bool = False
 
 
 def _missing(check: Callable[[BenchmarkSpec], None]) -> Callable[[BenchmarkSpec], str]:
@@ -148,7 +152,19 @@ def _load_training(spec: BenchmarkSpec) -> Benchmark:
     from rlnas.benchmarks.training import TrainingBenchmark
 
     _check_training(spec)
-    return TrainingBenchmark(spec.argument, spec.space or SPACES["nb101"])
+    options = dict(spec.options)
+    database = options.pop("database", None)
+    return TrainingBenchmark(spec.argument, spec.space or SPACES["nb101"], _settings(options), database)
+
+
+def _settings(options: dict):
+    """TrainingSettings from options; an unknown or out-of-range one is a one-line error."""
+    from rlnas.benchmarks.training import TrainingSettings
+
+    try:
+        return TrainingSettings(**options)
+    except TypeError as exc:
+        raise RlnasError(f"unknown training setting ({exc}); see rlnas.benchmarks.training.TrainingSettings") from exc
 
 
 def _check_training(spec: BenchmarkSpec) -> None:
@@ -158,6 +174,7 @@ def _check_training(spec: BenchmarkSpec) -> None:
     if spec.space is not None and not has_builder(spec.space):
         raise RlnasError(f"train: builds nb101 and nb201 networks, not {spec.space.name}: pass --space nb101 or nb201")
     check_dataset(spec.argument)
+    _settings({k: v for k, v in spec.options if k != "database"})
 
 
 # ---------------------------------------------------------------- NAS-Bench-301 (the DARTS space)
@@ -237,6 +254,7 @@ PREFIXES: dict[str, BenchmarkKind] = {
         _check_training,
         lambda spec: "",
         takes_space=True,
+        takes_options=True,
     ),
 }
 #: The built-in names (kept for callers that list them).
@@ -249,9 +267,13 @@ def load_benchmark(
     data: str | Path | None = None,
     repeat: str = "mean",
     space: str | SearchSpace | None = None,
+    options: tuple[tuple[str, object], ...] = (),
 ) -> Benchmark:
-    """Load a benchmark by name (see the module docstring); `data` (or RLNAS_DATA) is needed by nb101 only."""
-    kind, spec = _resolve(name, data, repeat, space)
+    """Load a benchmark by name (see the module docstring); `data` (or RLNAS_DATA) is needed by nb101 only.
+
+    `options` are the settings of benchmarks that take them, e.g. (("epochs", 2),) for train:DATASET.
+    """
+    kind, spec = _resolve(name, data, repeat, space, options)
     if kind is not None:
         return kind.load(spec)
     return _construct(_user_class(name), name)
@@ -262,12 +284,13 @@ def check_benchmark(
     data: str | Path | None = None,
     repeat: str = "mean",
     space: str | SearchSpace | None = None,
+    options: tuple[tuple[str, object], ...] = (),
 ) -> None:
     """Everything `load_benchmark` would refuse that can be seen without loading a table; one-line errors.
 
     A user's class is imported and checked to be a Benchmark subclass, but not constructed.
     """
-    kind, spec = _resolve(name, data, repeat, space)
+    kind, spec = _resolve(name, data, repeat, space, options)
     if kind is not None:
         kind.check(spec)
     else:
@@ -288,7 +311,11 @@ def benchmark_status(data: str | Path | None = None) -> list[tuple[str, str, str
 
 
 def _resolve(
-    name: str, data: str | Path | None, repeat: str, space: str | SearchSpace | None
+    name: str,
+    data: str | Path | None,
+    repeat: str,
+    space: str | SearchSpace | None,
+    options: tuple[tuple[str, object], ...] = (),
 ) -> tuple[BenchmarkKind | None, BenchmarkSpec]:
     """The kind of a registered name or prefix (None for a user's class), and the checked options."""
     if repeat not in REPEATS:
@@ -302,8 +329,11 @@ def _resolve(
     if kind is None:
         _refuse_wrong_case(name)
     if space_object is not None and not (kind is not None and kind.takes_space):
-        raise RlnasError(f"--space is for csv:PATH tables; {name} comes with its own space")
-    return kind, BenchmarkSpec(name, argument, data, repeat, space_object)
+        raise RlnasError(f"--space is for csv:PATH tables and train:DATASET; {name} comes with its own space")
+    if options and not (kind is not None and kind.takes_options):
+        names = ", ".join(f"--{k.replace('_', '-')}" for k, _ in options)
+        raise RlnasError(f"{names} set how children are trained: they apply to train:DATASET benchmarks, not {name}")
+    return kind, BenchmarkSpec(name, argument, data, repeat, space_object, tuple(options))
 
 
 def _space(space: str | SearchSpace | None) -> SearchSpace | None:

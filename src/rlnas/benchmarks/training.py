@@ -18,7 +18,7 @@ import math
 import sqlite3
 import time
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -243,6 +243,13 @@ def resolve_device(name: str) -> str:
     return name
 
 
+def input_statistics(data: ImageDataset, settings: TrainingSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of the training images a child sees (its input scaling)."""
+    train = data.splits(settings.split_seed)[0][: settings.train_images]
+    x_train = data.x[train].astype(np.float32)
+    return x_train.mean(axis=(0, 2, 3), keepdims=True), x_train.std(axis=(0, 2, 3), keepdims=True) + 1e-6
+
+
 def train_child(space: SearchSpace, cell: Cell, data: ImageDataset, settings: TrainingSettings):
     """Train the network of a pruned cell; return (model, metrics).
 
@@ -262,9 +269,7 @@ def train_child(space: SearchSpace, cell: Cell, data: ImageDataset, settings: Tr
         validation[: settings.eval_images],
         test[: settings.eval_images],
     )
-    x_train = data.x[train].astype(np.float32)
-    mean = x_train.mean(axis=(0, 2, 3), keepdims=True)
-    std = x_train.std(axis=(0, 2, 3), keepdims=True) + 1e-6
+    mean, std = input_statistics(data, settings)
 
     def tensors(indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         x = (data.x[indices].astype(np.float32) - mean) / std
@@ -410,3 +415,31 @@ class TrainingBenchmark(Benchmark):
             _, metrics = train_child(self.space, form, self.data, self.settings)
             metrics = self.store.put(*key, self.data.name, metrics, resolve_device(self.settings.device))
         return Evaluation(pruned, arch, metrics[self.metric], metrics)
+
+    def save_model(self, cell: Cell, path: str | Path) -> dict[str, float]:
+        """Train `cell`'s child exactly as its query did (the same seed gives the same weights on the
+        CPU) and save it, with what rebuilds it, to `path`; `rlnas.models.load_model(path)` loads it."""
+        import torch
+
+        from rlnas.files import atomic_path
+        from rlnas.models import MODEL_FORMAT, Macro
+
+        form = stored_form(self.space, self.space.validate(cell))
+        model, metrics = train_child(self.space, form, self.data, self.settings)
+        mean, std = input_statistics(self.data, self.settings)
+        macro = Macro(self.settings.width, self.settings.depth, self.data.image_shape[0], self.data.num_classes)
+        payload = {
+            "format": MODEL_FORMAT,
+            "space": self.space.name,
+            "arch": self.space.to_text(form),  # type: ignore[attr-defined]
+            "macro": asdict(macro),
+            "weights": {k: v.cpu() for k, v in model.state_dict().items()},
+            "input_mean": torch.from_numpy(mean),
+            "input_std": torch.from_numpy(std),
+            "benchmark": self.name,
+            "settings": asdict(self.settings),
+            "metrics": metrics,
+        }
+        with atomic_path(Path(path)) as tmp:
+            torch.save(payload, tmp)
+        return metrics

@@ -47,6 +47,10 @@ class CompareConfig:
     repeat: str = "mean"
     budget_seconds: float | None = None
     """Also stop a run once its queries' summed training time (the benchmark's cost) reaches this."""
+    space: str | None = None
+    """The space of a csv: table or of train: children."""
+    options: tuple[tuple[str, object], ...] = ()
+    """Settings of benchmarks that take them (train:DATASET: epochs, width, depth...)."""
 
 
 def run_seed(seed: int, run: int) -> np.random.Generator:
@@ -107,8 +111,8 @@ def validate(config: CompareConfig, out: Path, data: str | None) -> dict[str, di
         other = stems.setdefault(run_file_stem(name), name)
         if other != name:
             raise RlnasError(f"the strategies {other} and {name} would share one results file; rename one of them")
-    check_benchmark(config.benchmark, data, config.repeat)
-    size = space_size(_benchmark(config.benchmark, data, config.repeat))  # loaded once, before workers fork
+    check_benchmark(config.benchmark, data, config.repeat, config.space, config.options)
+    size = space_size(_benchmark(config, data))  # loaded once, before workers fork
     if size is not None and config.budget > size:
         raise RlnasError(f"--budget {config.budget} is more than the {size:,} architectures of {config.benchmark}")
     identities = {}
@@ -129,7 +133,7 @@ def validate(config: CompareConfig, out: Path, data: str | None) -> dict[str, di
 
 def prepare_folder(out: Path, config: CompareConfig, identities: dict[str, dict]) -> None:
     """Create the folder (or check it holds the same comparison), and clear stale temporaries."""
-    record = asdict(config) | {"strategies": list(config.strategies), "identities": identities}
+    record = json.loads(json.dumps(asdict(config) | {"identities": identities}))  # as JSON stores it
     path = out / "config.json"
     try:
         (out / "runs").mkdir(parents=True, exist_ok=True)
@@ -155,16 +159,16 @@ def prepare_folder(out: Path, config: CompareConfig, identities: dict[str, dict]
 
 
 @lru_cache(maxsize=1)
-def _benchmark(name: str, data: str | None, repeat: str) -> Benchmark:
+def _benchmark(config: CompareConfig, data: str | None) -> Benchmark:
     """The benchmark a worker process uses for all its runs (loaded once per process)."""
-    return load_benchmark(name, data, repeat)
+    return load_benchmark(config.benchmark, data, config.repeat, config.space, config.options)
 
 
 def execute_run(config: CompareConfig, strategy: str, run: int, out: str, data: str | None) -> tuple[str, int]:
     """Run one (strategy, run) and store its files; in a worker process, a Ray task or in-process."""
     import torch  # one core per run: parallelism is across runs (this is a worker's own process state)
 
-    benchmark = _benchmark(config.benchmark, data, config.repeat)
+    benchmark = _benchmark(config, data)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -222,7 +226,7 @@ def run_comparison(
             execute_run(config, s, r, str(out), data)
             finished()
 
-    benchmark = _benchmark(config.benchmark, data, config.repeat)
+    benchmark = _benchmark(config, data)
     curves = collect(out, config)
     write_results(out, config)
     summary = summarize(curves, benchmark, config, identities, endings(out, config))

@@ -22,6 +22,8 @@ from rlnas.models import nb101, nb201
 from rlnas.spaces import SearchSpace
 
 _BUILDERS: dict[str, ModuleType] = {"nb101": nb101, "nb201": nb201}
+#: The tag of a saved child network (`TrainingBenchmark.save_model`).
+MODEL_FORMAT = "rlnas-model"
 
 
 @dataclass(frozen=True)
@@ -69,4 +71,45 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["Macro", "build_model", "count_parameters", "has_builder", "parameter_count"]
+__all__ = [
+    "MODEL_FORMAT",
+    "Macro",
+    "Normalized",
+    "build_model",
+    "count_parameters",
+    "has_builder",
+    "load_model",
+    "parameter_count",
+]
+
+
+class Normalized(nn.Module):
+    """A trained child with its input scaling: it takes raw images, as the dataset holds them."""
+
+    def __init__(self, model: nn.Module, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model((x - self.mean) / self.std)
+
+
+def load_model(path) -> tuple[nn.Module, dict]:
+    """A saved child (`rlnas search -b train:... --out DIR` writes DIR/model.pt) in eval mode, and
+    what was saved with it (arch, space, settings, metrics)."""
+    from rlnas.errors import CheckpointError
+    from rlnas.spaces import SPACES
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for missing, truncated or foreign files
+        raise CheckpointError(f"cannot load a model from {path} ({type(exc).__name__}); give DIR/model.pt") from exc
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        raise CheckpointError(f"{path} is not a model saved by rlnas")
+    space = SPACES[payload["space"]]
+    model = build_model(space, space.from_text(payload["arch"]), Macro(**payload["macro"]))
+    model.load_state_dict(payload["weights"])
+    wrapped = Normalized(model, payload["input_mean"], payload["input_std"]).eval()
+    return wrapped, {k: v for k, v in payload.items() if k not in ("weights", "input_mean", "input_std")}
