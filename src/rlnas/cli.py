@@ -453,6 +453,8 @@ def enas(
     train_images: Annotated[int, typer.Option(help="Training images used (0: the whole training split).")] = 5000,
     eval_images: Annotated[int, typer.Option(help="Validation (and test) images used (0: the whole split).")] = 2000,
     controller_steps: Annotated[int, typer.Option(help="Controller steps per epoch.")] = 20,
+    controller_learning_rate: Annotated[float, typer.Option(help="Adam step size of the controller.")] = 0.005,
+    entropy_weight: Annotated[float, typer.Option(help="Entropy bonus in the controller's loss.")] = 1e-3,
     rank: Annotated[
         int, typer.Option(help="Also rank this many uniformly drawn architectures against stand-alone training.")
     ] = 0,
@@ -482,6 +484,8 @@ def enas(
         train_images=train_images or None,
         eval_images=eval_images or None,
         controller_steps=controller_steps,
+        controller_learning_rate=controller_learning_rate,
+        entropy_weight=entropy_weight,
         device=device,
     )
 

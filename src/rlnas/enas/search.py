@@ -383,12 +383,13 @@ def rank_children(
         if arch not in archs:
             archs.append(arch)
     settings = search.config.training_settings(search.config.epochs, int(rng.integers(2**31)))
-    children, shared_seconds = [], 0.0
+    children, shared_seconds, shared_cpu_seconds = [], 0.0, 0.0
     with one_thread():
         for k, arch in enumerate(archs):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             shared = search.accuracy(tuple(int(c) for c in arch))
             shared_seconds += time.perf_counter() - start
+            shared_cpu_seconds += time.thread_time() - start_cpu
             _, metrics = train_child(NB201_SPACE, nb201_string_to_cell(arch), data, settings)
             child = {"arch": arch, "shared_accuracy": shared, **metrics}
             children.append(child)
@@ -404,6 +405,7 @@ def rank_children(
         "best_alone": children[int(order[0])]["arch"],
         "rank_by_supernet_of_best_alone": 1 + int(np.sum(np.array(shared) > shared[int(order[0])])),
         "shared_scoring_seconds": shared_seconds,
+        "shared_scoring_cpu_seconds": shared_cpu_seconds,
         "standalone_seconds": float(sum(c["training_time"] for c in children)),
         "standalone_cpu_seconds": float(sum(c["cpu_time"] for c in children)),
     }
