@@ -41,7 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rlnas.benchmarks.training import TrainingSettings, resolve_device, train_child
+from rlnas.benchmarks.training import TrainingSettings, input_statistics, resolve_device, train_child
 from rlnas.datasets import ImageDataset, load_dataset
 from rlnas.enas.supernet import Arch, Supernet
 from rlnas.errors import ConfigError, DataError
@@ -176,9 +176,7 @@ class ENASSearch:
         self.device = torch.device(resolve_device(config.device))
         train, validation, _ = data.splits(config.split_seed)
         train, validation = train[: config.train_images], validation[: config.eval_images]
-        x_train = data.x[train].astype(np.float32)
-        mean = x_train.mean(axis=(0, 2, 3), keepdims=True)
-        std = x_train.std(axis=(0, 2, 3), keepdims=True) + 1e-6
+        mean, std = input_statistics(data, config.training_settings(config.epochs, seed=0))  # the seed plays no part
 
         def tensors(indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
             x = (data.x[indices].astype(np.float32) - mean) / std
