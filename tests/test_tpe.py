@@ -106,6 +106,12 @@ def test_importing_the_strategies_does_not_import_optuna():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
 
 
+def test_without_optuna_the_strategy_is_a_one_line_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # what an environment without the extra sees
+    with pytest.raises(RlnasError, match=r"the tpe strategy needs Optuna: pip install 'rlnas\[tpe\]'"):
+        make_strategy("tpe")
+
+
 def test_deterministic_for_a_seed(nb201):
     def hashes(seed: int) -> list[str]:
         return [e.hash for e in TPE().run(nb201, 40, np.random.default_rng(seed))]
