@@ -117,7 +117,8 @@ class TPE(Strategy):
         sampler = optuna.samplers.TPESampler(seed=seed, **self.config.sampler_arguments())
         with _quiet(optuna):
             self.study = optuna.create_study(direction="maximize", sampler=sampler)
-        self._in_flight: dict[int, tuple[Cell, list[Any]]] = {}  # id(cell) -> (cell, its trials)
+        # id(cell) -> (the cell, held so that its id is not reused while in flight; its trials)
+        self._in_flight: dict[int, tuple[Cell, list[Any]]] = {}
         self._overhead = {
             "asks": 0,
             "seconds_in_ask": 0.0,
