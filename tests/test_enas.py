@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import sys
 
@@ -11,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rlnas.cli import main
+from rlnas.cli import enas, main
 from rlnas.datasets import load_dataset
 from rlnas.enas import ENASConfig, ENASSearch, Supernet, run_enas
 from rlnas.enas.search import one_thread
@@ -218,3 +219,10 @@ def test_command_errors_are_one_line(args, words, tmp_path, monkeypatch, capsys)
 def test_the_command_runs_as_a_program():
     result = rlnas("enas", "--dataset", "nope")
     assert_one_line_error(result, "unknown dataset 'nope'")
+
+
+def test_the_command_defaults_are_the_configuration_defaults():
+    defaults = inspect.signature(enas).parameters
+    given = [name for name in defaults if name in {f.name for f in dataclasses.fields(ENASConfig)}]
+    assert len(given) == 10
+    assert all(defaults[name].default == getattr(ENASConfig(), name) for name in given)
