@@ -206,6 +206,11 @@ def test_command_writes_the_summary_and_the_derived_architecture(tmp_path, monke
         (["--epochs", "0"], ["must be at least 1"]),
         (["--rank", "1"], ["rank 2 to 15625"]),
         (["--device", "tpu"], ["device must be"]),
+        pytest.param(
+            ["--device", "cuda"],
+            ["torch sees no GPU"],
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is there to use"),
+        ),
     ],
 )
 def test_command_errors_are_one_line(args, words, tmp_path, monkeypatch, capsys):

@@ -466,7 +466,7 @@ def enas(
     dataset, derive an architecture, retrain it from scratch; print the summary as JSON."""
     from rlnas.datasets import check_dataset, load_dataset
     from rlnas.enas import ENASConfig, run_enas
-    from rlnas.enas.search import check_data, check_rank
+    from rlnas.enas.search import check_run
     from rlnas.files import write_atomic
 
     if seed < 0 or rank < 0 or train_images < 0 or eval_images < 0:
@@ -474,8 +474,6 @@ def enas(
     if out is not None and out.exists() and not out.is_dir():
         raise RlnasError(f"--out {out} is a file; give a folder")
     check_dataset(dataset)
-    if rank:
-        check_rank(rank)
     config = ENASConfig(
         epochs=epochs,
         retrain_epochs=retrain_epochs,
@@ -502,7 +500,7 @@ def enas(
         )
 
     data = load_dataset(dataset)
-    check_data(data)
+    check_run(data, config, rank)
     if out is not None:
         try:
             out.mkdir(parents=True, exist_ok=True)

@@ -143,6 +143,14 @@ class ENASConfig:
         )
 
 
+def check_run(data: ImageDataset, config: ENASConfig, rank: int = 0) -> None:
+    """Every check of a run that needs no training, so that a command fails before it writes anything."""
+    check_data(data)
+    resolve_device(config.device)
+    if rank:
+        check_rank(rank)
+
+
 def check_data(data: ImageDataset) -> None:
     side = min(data.image_shape[1:])
     if side < MIN_IMAGE_SIDE:
@@ -325,9 +333,8 @@ def run_enas(
     the two validation accuracies, and the wall and CPU seconds of both. `on_child(k, metrics)`
     follows the stand-alone children.
     """
-    if rank:
-        check_rank(rank)
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
+    check_run(data, config, rank)
     rng = np.random.default_rng(seed)
     search_seed, rank_seed, retrain_seed = _seed(rng), _seed(rng), int(rng.integers(2**31))
     with one_thread():
