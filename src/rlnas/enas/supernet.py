@@ -7,7 +7,8 @@ supernet computes what the stand-alone network of the same cell computes with th
 
 Batch norm always normalises by the statistics of the batch at hand (no running statistics):
 running averages would mix the activations of every child the supernet has trained, and score
-each child with statistics of others (ENAS also scores its children with batch statistics).
+each child with statistics of others (ENAS's code, too, rewards the children of its cell search in
+training mode, with batch statistics).
 """
 
 from __future__ import annotations
