@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rlnas.agents.qnetwork import EncoderBlock
@@ -134,30 +135,37 @@ class GeneralQNetwork(nn.Module):
         t, k, kinds, h = c.max_vertices, c.num_elites, len(ACTION_KINDS), c.head_dim
         tokens = obs["tokens"].long()  # (B, G, T)
         batch = tokens.shape[0]
-        adjacency = obs["adjacency"].float()
+        # vertex positions that are padding in every group of the batch change nothing: leave them out
+        # (NB101, NB201 and NAS-Bench-Graph cells use 11 of the 30 positions at most)
+        used = (tokens != 0).flatten(0, 1).any(dim=0).nonzero()
+        width = int(used.max()) + 1 if len(used) else 1
+        tokens = tokens[..., :width]
+        adjacency = obs["adjacency"][..., :width, :width].float()
         elites = obs["elites"].float()
         elite_x = self.elite_features(elites)  # (B, K, d)
         vertices = (
             self.token_embedding(tokens)
-            + self.position_embedding(obs["position"].long())
-            + self.cell_embedding(obs["cell_of"].long())
+            + self.position_embedding(obs["position"][..., :width].long())
+            + self.cell_embedding(obs["cell_of"][..., :width].long())
             + self.group_embedding(self.groups)[None, :, None]
-            + self.out_edges(adjacency)
-            + self.in_edges(adjacency.transpose(-1, -2))
+            + F.linear(adjacency, self.out_edges.weight[:, :width])
+            + F.linear(adjacency.transpose(-1, -2), self.in_edges.weight[:, :width])
         )
         vertices = torch.cat([vertices[:, :1], vertices[:, 1:] + elite_x[:, :, None]], dim=1)
         headers = elite_x + self.header_embedding
         context = self.context_token(obs["context"].float()).unsqueeze(1)
         recent = obs["recent"].float()
         recent_x = self.recent_features(recent) + self.recent_slot(obs["recent_slot"].long() + 1)
-        x = torch.cat([vertices[:, 0], headers, context, vertices[:, 1:].reshape(batch, k * t, -1), recent_x], dim=1)
+        x = torch.cat(
+            [vertices[:, 0], headers, context, vertices[:, 1:].reshape(batch, k * width, -1), recent_x], dim=1
+        )
         vertex_pad = tokens == 0
         padding = torch.cat(
             [
                 vertex_pad[:, 0],
                 elites[..., 0] == 0,
                 torch.zeros_like(vertex_pad[:, 0, :1]),
-                vertex_pad[:, 1:].reshape(batch, k * t),
+                vertex_pad[:, 1:].reshape(batch, k * width),
                 recent[..., len(ACTION_KINDS)] == 0,  # the "present" field
             ],
             dim=1,
@@ -166,16 +174,17 @@ class GeneralQNetwork(nn.Module):
         for block in self.blocks:
             x = block(x, bias[:, None, None, :])
         x = self.norm(x)
-        subjects = x[:, : t + k + 1]  # current vertices, elite headers, context: what an action's u indexes
+        subjects = x[:, : width + k + 1]  # current vertices, elite headers, context: what an action's u indexes
 
         args = obs["action_args"].long()
         kind = args[..., 0].clamp(min=0)
         u = args[..., 1].clamp(min=0)
-        v = torch.where(args[..., 2] < 0, t, args[..., 2])
+        u = torch.where(u >= t, u - t + width, u)  # elites and context follow the (trimmed) vertices
+        v = torch.where(args[..., 2] < 0, width, args[..., 2])
         slot = args[..., 3] + 1
         partners = torch.cat(
-            [self.partner(x[:, :t]), self.null_partner.expand(batch, 1, -1)], dim=1
-        )  # (B, T + 1, kinds * h)
+            [self.partner(x[:, :width]), self.null_partner.expand(batch, 1, -1)], dim=1
+        )  # (B, width + 1, kinds * h)
         gather = kind.unsqueeze(-1) * h + torch.arange(h, device=x.device)  # (B, A, h) channels of the kind
         subject_h = self.subject(subjects).gather(1, u.unsqueeze(-1).expand(-1, -1, kinds * h)).gather(2, gather)
         partner_h = partners.gather(1, v.unsqueeze(-1).expand(-1, -1, kinds * h)).gather(2, gather)
@@ -187,7 +196,7 @@ class GeneralQNetwork(nn.Module):
         valid = obs["action_mask"].bool()
         validf = valid.to(advantages.dtype)
         mean_advantage = (advantages * validf).sum(1, keepdim=True) / validf.sum(1, keepdim=True).clamp(min=1.0)
-        q = self.value(x[:, t + k]) + advantages - mean_advantage
+        q = self.value(x[:, width + k]) + advantages - mean_advantage
         return q.masked_fill(~valid, float("-inf"))
 
 
