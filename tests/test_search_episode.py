@@ -16,6 +16,7 @@ from rlnas.errors import RlnasError
 from rlnas.spaces.layout import OP_CHANGE
 from rlnas.strategies.learned import LearnedSearch
 from rlnas.strategies.runner import run_search
+from tests.conftest import make_cell
 
 #: Small sizes keep the tests fast; the defaults are for training.
 SMALL = EpisodeConfig(num_elites=2, recent_edits=3, step_cap=2.0)
@@ -162,6 +163,11 @@ def test_one_network_acts_in_every_space(benchmarks):
         assert np.isfinite(q[valid]).all() and np.isneginf(q[~valid]).all(), name
         assert len(np.unique(q[valid])) > 1
         observations.append(obs)
+    small = SearchEpisodeEnv(Task(benchmarks["nb101"], (10, 10), scale=(0.5, 1.0)), SMALL)
+    obs, _ = small.reset(seed=0, options={"cell": make_cell([[0, 1, 0], [0, 0, 1], [0, 0, 0]], [0])})
+    q = policy.q_values(obs)  # masked edits name vertices beyond this 3-vertex cell
+    assert np.isfinite(q[obs["action_mask"] == 1]).all() and np.isneginf(q[obs["action_mask"] == 0]).all()
+    observations.append(obs)
     kinds = {ACTION_KINDS[k] for o in observations for k in o["action_args"][o["action_mask"] == 1, 0]}
     assert kinds == set(ACTION_KINDS)  # every head is exercised
     with torch.inference_mode():

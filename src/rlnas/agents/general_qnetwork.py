@@ -179,8 +179,9 @@ class GeneralQNetwork(nn.Module):
         args = obs["action_args"].long()
         kind = args[..., 0].clamp(min=0)
         u = args[..., 1].clamp(min=0)
-        u = torch.where(u >= t, u - t + width, u)  # elites and context follow the (trimmed) vertices
-        v = torch.where(args[..., 2] < 0, width, args[..., 2])
+        # elites and context follow the (trimmed) vertices; masked edits may name vertices left out
+        u = torch.where(u >= t, u - t + width, u.clamp(max=width - 1))
+        v = torch.where((args[..., 2] < 0) | (args[..., 2] >= width), width, args[..., 2])
         slot = args[..., 3] + 1
         partners = torch.cat(
             [self.partner(x[:, :width]), self.null_partner.expand(batch, 1, -1)], dim=1
