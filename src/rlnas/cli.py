@@ -453,7 +453,7 @@ def enas(
     train_images: Annotated[int, typer.Option(help="Training images used (0: the whole training split).")] = 5000,
     eval_images: Annotated[int, typer.Option(help="Validation (and test) images used (0: the whole split).")] = 2000,
     controller_steps: Annotated[int, typer.Option(help="Controller steps per epoch.")] = 20,
-    controller_learning_rate: Annotated[float, typer.Option(help="Adam step size of the controller.")] = 0.005,
+    controller_learning_rate: Annotated[float, typer.Option(help="Adam step size of the controller.")] = 3.5e-4,
     entropy_weight: Annotated[float, typer.Option(help="Entropy bonus in the controller's loss.")] = 1e-3,
     rank: Annotated[
         int, typer.Option(help="Also rank this many uniformly drawn architectures against stand-alone training.")

@@ -86,8 +86,9 @@ class ENASConfig:
     """Width of the controller's LSTM and op embeddings."""
     controller_init_range: float = 0.1
     """The controller's parameters start uniform in [-r, r], so its first policy is nearly uniform."""
-    controller_learning_rate: float = 0.005
-    """Adam step size of the controller (ENAS: 3.5e-4 over 2,000 steps an epoch; here far fewer steps)."""
+    controller_learning_rate: float = 3.5e-4
+    """Adam step size of the controller (ENAS's). Faster rates let the policy collapse onto cells of
+    parameter-free ops within a few epochs, which a young supernet scores best (docs/enas.md)."""
     controller_steps: int = 20
     """REINFORCE steps of the controller per epoch."""
     controller_batch: int = 5
