@@ -251,7 +251,17 @@ def input_statistics(data: ImageDataset, settings: TrainingSettings) -> tuple[np
 
 
 def train_child(space: SearchSpace, cell: Cell, data: ImageDataset, settings: TrainingSettings):
-    """Train the network of a pruned cell; return (model, metrics).
+    """Train the network of a pruned cell; return (model, metrics)."""
+    from rlnas.models import Macro, build_model
+
+    macro = Macro(settings.width, settings.depth, data.image_shape[0], data.num_classes)
+    return train_network(lambda: build_model(space, cell, macro), data, settings)
+
+
+def train_network(make_model, data: ImageDataset, settings: TrainingSettings):
+    """Build a network with `make_model()` (its weights drawn from `settings.seed`) and train it as
+    every child is trained; return (model, metrics). Any network can be trained this way, so a
+    hand-written one is compared with the searched children on equal terms.
 
     Uses one torch thread (restored afterwards) and its own generator state (the global one is
     left as it was), so that children can run side by side in one process or one per core.
@@ -259,7 +269,7 @@ def train_child(space: SearchSpace, cell: Cell, data: ImageDataset, settings: Tr
     import torch
     import torch.nn.functional as F
 
-    from rlnas.models import Macro, build_model, count_parameters
+    from rlnas.models import count_parameters
 
     start, start_cpu = time.perf_counter(), time.thread_time()
     device = torch.device(resolve_device(settings.device))
@@ -278,10 +288,9 @@ def train_child(space: SearchSpace, cell: Cell, data: ImageDataset, settings: Tr
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        macro = Macro(settings.width, settings.depth, data.image_shape[0], data.num_classes)
         with torch.random.fork_rng(devices=[]):  # the weights are drawn on the CPU, on any device
             torch.default_generator.manual_seed(settings.seed)
-            model = build_model(space, cell, macro)
+            model = make_model()
         model.to(device)
         optimizer = torch.optim.SGD(
             model.parameters(),
