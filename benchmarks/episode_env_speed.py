@@ -6,7 +6,8 @@ search-episode environment and the one network for every space, same loop, same 
 One actor = one environment and its network on one thread: each step is a forward pass on the
 current observation, an epsilon-greedy choice (epsilon 0.4, uniform among the valid actions) and the
 environment's step; episodes restart as they end. Each network has its default shape. The
-environment alone (random valid actions, no forward pass) is timed too. The four measures are
+environment alone (random valid actions, no forward pass) is timed too. Learner updates per second (double DQN,
+batch 32 by default, backward and Adam step) are timed last. The actor measures are
 interleaved over `--repeats` rounds and the median of each is reported, with the machine's load
 average: timings on shared cores are noisy.
 """
@@ -23,7 +24,15 @@ import numpy as np
 import torch
 
 from rlnas.agents import qnetwork
-from rlnas.agents.general_qnetwork import OBS_KEYS, GeneralQNetwork, GeneralQNetworkConfig, obs_to_tensors
+from rlnas.agents.apex import ApeXConfig
+from rlnas.agents.apex.algorithm import Learner
+from rlnas.agents.general_qnetwork import (
+    OBS_KEYS,
+    GeneralQNetwork,
+    GeneralQNetworkConfig,
+    obs_to_tensors,
+)
+from rlnas.agents.general_training import GeneralTrainConfig, dqn_update
 from rlnas.benchmarks import load_benchmark
 from rlnas.env import ArchitectureSearchEnv
 from rlnas.env.search_episode import EpisodeConfig, SearchEpisodeEnv, Task
@@ -49,11 +58,41 @@ def steps_per_second(env, network, obs_to_tensors, keys, steps: int, seed: int) 
     return steps / (time.perf_counter() - start)
 
 
+def update_batch(env, keys, batch_size: int, seed: int) -> dict[str, np.ndarray]:
+    """A replay batch of `batch_size` transitions of random valid moves (for timing updates)."""
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    observations, actions = [obs], []
+    while len(actions) < batch_size:
+        actions.append(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+        obs, _, terminated, truncated, _ = env.step(actions[-1])
+        observations.append(obs)
+        if terminated or truncated:
+            obs, _ = env.reset()
+            observations[-1] = obs  # the timing does not care where an episode ends
+    stack = {k: np.stack([o[k] for o in observations]) for k in keys}
+    batch = {k: v[:-1] for k, v in stack.items()} | {f"next_{k}": v[1:] for k, v in stack.items()}
+    return batch | {
+        "action": np.array(actions),
+        "return": np.zeros(batch_size, np.float32),
+        "discount": np.full(batch_size, 0.97, np.float32),
+    }
+
+
+def updates_per_second(update, count: int) -> float:
+    update()  # warm-up
+    start = time.perf_counter()
+    for _ in range(count):
+        update()
+    return count / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--benchmark", default="nb101")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported")
+    parser.add_argument("--batch-size", type=int, default=32, help="learner updates are timed at this batch size")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     benchmark = load_benchmark(args.benchmark)
@@ -78,17 +117,31 @@ def main() -> None:
             for name, (env, network, to_tensors, keys) in measures.items():
                 samples[name].append(steps_per_second(env, network, to_tensors, keys, args.steps, repeat))
         rows = {name: float(np.median(values)) for name, values in samples.items()}
+        apex = ApeXConfig(batch_size=args.batch_size)
+        old_learner = Learner(qnetwork.QNetworkConfig.for_space(benchmark.space), apex, torch.device("cpu"))
+        old_batch = update_batch(old_env, qnetwork.OBS_KEYS, args.batch_size, 0)
+        weights = np.ones(args.batch_size, np.float32)
+        general = GeneralTrainConfig(batch_size=args.batch_size)
+        target = GeneralQNetwork(general.network_config())
+        optimizer = torch.optim.Adam(new_net.parameters(), lr=general.learning_rate)
+        new_batch = update_batch(new_env, OBS_KEYS, args.batch_size, 0)
+        rows["old_learner_updates"] = updates_per_second(lambda: old_learner.update(old_batch, weights), 10)
+        rows["new_learner_updates"] = updates_per_second(
+            lambda: dqn_update(new_net, target, optimizer, new_batch, weights, general, "cpu"), 10
+        )
     finally:
         torch.set_num_threads(previous)
     result = {
         "benchmark": args.benchmark,
         "steps": args.steps,
         "repeats": args.repeats,
+        "batch_size": args.batch_size,
         "load_average": os.getloadavg()[0],
-        "steps_per_second": {k: round(v, 1) for k, v in rows.items()},
+        "per_second": {k: round(v, 1) for k, v in rows.items()},
         "ratio_new_over_old": {
             "env_only": round(rows["new_env_only"] / rows["old_env_only"], 3),
             "actor": round(rows["new_actor"] / rows["old_actor"], 3),
+            "learner": round(rows["new_learner_updates"] / rows["old_learner_updates"], 3),
         },
         "parameters": {
             "old": sum(p.numel() for p in old_net.parameters()),

@@ -186,9 +186,9 @@ class GeneralQNetwork(nn.Module):
         partners = torch.cat(
             [self.partner(x[:, :width]), self.null_partner.expand(batch, 1, -1)], dim=1
         )  # (B, width + 1, kinds * h)
-        gather = kind.unsqueeze(-1) * h + torch.arange(h, device=x.device)  # (B, A, h) channels of the kind
-        subject_h = self.subject(subjects).gather(1, u.unsqueeze(-1).expand(-1, -1, kinds * h)).gather(2, gather)
-        partner_h = partners.gather(1, v.unsqueeze(-1).expand(-1, -1, kinds * h)).gather(2, gather)
+        # row s * kinds + k of a (B, S * kinds, h) view is token s projected for kind k: one gather each
+        subject_h = self.subject(subjects).view(batch, -1, h).gather(1, (u * kinds + kind)[..., None].expand(-1, -1, h))
+        partner_h = partners.view(batch, -1, h).gather(1, (v * kinds + kind)[..., None].expand(-1, -1, h))
         hidden = torch.relu(
             subject_h + partner_h + self.slot(kind * (c.op_slots + 1) + slot) + self.seen(obs["action_seen"].long())
         )

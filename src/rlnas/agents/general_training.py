@@ -229,7 +229,7 @@ def train_general(
         while owed > 0 and len(replay) >= c.batch_size:
             beta = c.priority_beta + min(1.0, env_steps / c.total_env_steps) * (1.0 - c.priority_beta)
             rows, weights, batch = replay.sample(c.batch_size, beta, sample_rng)
-            td = _update(online, target, optimizer, batch, weights, c, device)
+            td = dqn_update(online, target, optimizer, batch, weights, c, device)
             replay.update_priorities(rows, td)
             updates += 1
             owed -= 1
@@ -258,7 +258,7 @@ def _transitions(buffer: _EpisodeBuffer, terminated: bool, c: GeneralTrainConfig
     return transitions, priorities
 
 
-def _update(online, target, optimizer, batch, weights, c: GeneralTrainConfig, device) -> np.ndarray:
+def dqn_update(online, target, optimizer, batch, weights, c: GeneralTrainConfig, device) -> np.ndarray:
     """One double-DQN step with importance weights and a Huber loss; the new |TD errors|."""
     obs = obs_to_tensors({k: batch[k] for k in OBS_KEYS}, device)
     next_obs = obs_to_tensors({k: batch[f"next_{k}"] for k in OBS_KEYS}, device)
