@@ -25,6 +25,9 @@ class Strategy(ABC):
     name: str
     space: SearchSpace
     rng: np.random.Generator
+    #: The run's budget of unique architectures, set by the runner before `start` (None: open-ended);
+    #: a budget-aware strategy (the learned searcher) plans with it.
+    budget: int | None = None
 
     def start(self, space: SearchSpace, rng: np.random.Generator) -> None:
         """Begin a new run in `space`; subclasses reset their state here (and call this first)."""

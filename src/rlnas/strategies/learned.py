@@ -9,9 +9,10 @@ per run from the run's generator, as in training. Revisits are free for the runn
 of the episode's step cap, as in training; when the cap ends an episode before the budget, a new
 episode starts at a fresh sample with the run's memory (its history) kept.
 
-The budget is in the state, so the strategy must know it: `LearnedSearch(policy, budget=N)`. A
-strategy built from a spec alone (`learned:NAME`) does not know the runner's budget and assumes
-the largest budget of the policy's training tasks.
+The budget is in the state, so the strategy must know it: the runner sets `Strategy.budget` to the
+run's budget before `start`; `LearnedSearch(policy, budget=N)` gives it outside the runner. A run
+without a budget of architectures (seconds only) assumes the largest budget of the policy's
+training tasks.
 """
 
 from __future__ import annotations

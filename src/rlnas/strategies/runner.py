@@ -42,6 +42,7 @@ class AskTell(Protocol):
     """What the runner needs of a strategy (`rlnas.strategies.Strategy` implements it)."""
 
     name: str
+    budget: int | None
 
     def start(self, space: SearchSpace, rng: np.random.Generator) -> None: ...
 
@@ -89,6 +90,7 @@ class Search:
         self.stop_reason: str | None = None
         self._pending: dict[object, _Pending] = {}
         self._revisit_streak = 0
+        strategy.budget = budget
         strategy.start(space, rng if rng is not None else np.random.default_rng())
 
     # ------------------------------------------------------------------ state
