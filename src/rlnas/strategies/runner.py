@@ -201,7 +201,8 @@ class _BenchmarkActor:
 
 
 class RayExecutor:
-    """Look-ups on `workers` Ray actors (one CPU each), several in flight.
+    """Look-ups on `workers` Ray actors (one CPU each, and a GPU each when the cluster has enough),
+    several in flight.
 
     An actor that dies is restarted by Ray and its look-up retried (`max_retries` times), so a lost
     worker costs time, not results. Joins the cluster at `address`, or starts Ray locally (and
@@ -225,7 +226,10 @@ class RayExecutor:
         self._started_ray = not ray.is_initialized()
         if self._started_ray:
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=self.max_retries)(_BenchmarkActor)
+        gpus = ray.cluster_resources().get("GPU", 0.0)  # a GPU per worker where there are enough, else a share
+        actor = ray.remote(
+            num_cpus=1, num_gpus=min(1.0, gpus / self.workers), max_restarts=-1, max_task_retries=self.max_retries
+        )(_BenchmarkActor)
         self._shared = ray.put(benchmark)  # kept referenced: a restarted actor is built from it again
         self.actors = [actor.remote(self._shared) for _ in range(self.workers)]
         self._pending: dict[object, tuple[Cell, int]] = {}
