@@ -279,9 +279,15 @@ def print_summary(summary: dict) -> None:
     for b in budgets:
         table.add_column(f"{b}", justify="right")
     key = "mean_regret" if known else "mean_best"
+    fractions = all(  # accuracies print in percentage points; other metrics as they are
+        0.0 <= entry["budgets"][b]["mean_best"] <= 1.0
+        for entry in summary["strategies"].values()
+        for b in entry["budgets"]
+    )
+    scale = 100 if fractions else 1
     for name, entry in summary["strategies"].items():
         cells = [  # (x + 0.0) and the rounding keep float noise around zero from printing as -0.00
-            f"{round(entry['budgets'][b][key] * 100, 6) + 0.0:.2f}±{entry['budgets'][b]['ci95'] * 100:.2f}"
+            f"{round(entry['budgets'][b][key] * scale, 6) + 0.0:.2f}±{entry['budgets'][b]['ci95'] * scale:.2f}"
             if b in entry["budgets"]
             else "-"
             for b in budgets
@@ -289,7 +295,8 @@ def print_summary(summary: dict) -> None:
         label = f"{name} [in-distribution]" if entry.get("in_distribution") else name
         table.add_row(label, *cells)
     console.print(table)
-    console.print(f"{'regret' if known else 'scores'} and CI in percentage points", end="")
+    unit = "percentage points" if fractions else f"units of {summary['metric']}"
+    console.print(f"{'regret' if known else 'scores'} and CI in {unit}", end="")
     marked = [name for name, entry in summary["strategies"].items() if entry.get("in_distribution")]
     if marked:
         console.print(f"; in-distribution: the policy was trained on {summary['benchmark']}", end="")
