@@ -18,10 +18,10 @@ from torch import nn
 
 from rlnas.cells import Cell
 from rlnas.errors import ConfigError
-from rlnas.models import nb101, nb201
+from rlnas.models import darts, nb101, nb201
 from rlnas.spaces import SearchSpace
 
-_BUILDERS: dict[str, ModuleType] = {"nb101": nb101, "nb201": nb201}
+_BUILDERS: dict[str, ModuleType] = {"nb101": nb101, "nb201": nb201, "darts": darts}
 #: The tag of a saved child network (`TrainingBenchmark.save_model`).
 MODEL_FORMAT = "rlnas-model"
 
