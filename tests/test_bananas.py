@@ -9,6 +9,7 @@ from rlnas.predictors import GINConfig, PathConfig
 from rlnas.strategies import DESCRIPTIONS, STRATEGIES, make_strategy
 from rlnas.strategies.bananas import Bananas, BananasConfig
 from rlnas.strategies.baselines import RandomSearch
+from rlnas.strategies.runner import Search
 
 #: Small predictors keep the tests fast; the defaults are measured in docs/predictors.md.
 FAST_PATH = PathConfig(epochs=20, num_threads=1)
@@ -126,3 +127,19 @@ def test_bananas_searches_two_cell_darts_architectures():
     strategy = fast(num_init=8, top_k=8, refit_every=8)
     history = strategy.run(benchmark, 24, np.random.default_rng(0))
     assert len({benchmark.identity(e.cell) for e in history}) == 24 and strategy.overhead()["fits"] == 2
+
+
+def test_bananas_under_the_runner_with_three_results_in_flight(nb201):
+    """The runner's Search with three evaluations in flight, told oldest first, as a parallel executor does."""
+    strategy = fast()
+    search = Search(nb201.space, strategy, budget=40, rng=np.random.default_rng(0), benchmark=nb201)
+    pending: list = []
+    while True:
+        while len(pending) < 3 and (cell := search.ask()) is not None:
+            pending.append(cell)
+        if not pending:
+            break
+        cell = pending.pop(0)
+        search.tell(cell, nb201.lookup(cell, None))
+    assert search.stop_reason == "budget" and len(search.history) == 40
+    assert strategy.overhead()["fits"] == 3
