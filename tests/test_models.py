@@ -16,6 +16,7 @@ from rlnas.errors import ConfigError, InvalidCellError
 from rlnas.models import Macro, build_model, count_parameters, parameter_count
 from rlnas.models.nb101 import vertex_channels
 from rlnas.spaces import NB101_SPACE, NB201_SPACE
+from rlnas.spaces.darts import DARTS_SPACE
 from rlnas.spaces.nb201 import nb201_string_to_cell
 from tests.conftest import make_cell
 
@@ -141,3 +142,80 @@ def test_builder_rejects_bad_cells_and_sizes():
         build_model(NB101_SPACE, make_cell([[0, 0, 0], [0, 0, 1], [0, 0, 0]], [0]))
     with pytest.raises(ConfigError, match="at least 1"):
         build_model(NB201_SPACE, nb201_string_to_cell("123040"), Macro(width=0))
+
+
+# ---------------------------------------------------------------- the DARTS space (NB301's network)
+def nb301_published(data_path) -> tuple[list, np.ndarray, np.ndarray]:
+    """The shared architectures, their published `params` (in parameters) and rlnas.benchmarks.nb301's count."""
+    from rlnas.benchmarks.nb301 import NB301DistilledBenchmark, params_millions, read_shared
+
+    archs, _, params, _ = read_shared(data_path)
+    base = NB301DistilledBenchmark().model.params_base
+    rule = np.array([round(params_millions(arch, base) * 1e6) for arch in archs])
+    return archs, np.round(params * 1e6).astype(int), rule
+
+
+def darts_mismatches(archs, published, rule, indices) -> list[tuple[int, int, int, int]]:
+    counts = {i: parameter_count(DARTS_SPACE, archs[i]) for i in indices}
+    return [(i, counts[i], published[i], rule[i]) for i in indices if not counts[i] == published[i] == rule[i]]
+
+
+def test_darts_matches_nb301_parameter_counts_on_a_sample(data_path):
+    archs, published, rule = nb301_published(data_path)
+    assert len(archs) == 500
+    sample = np.random.default_rng(0).choice(len(archs), size=40, replace=False)
+    sample = [*sample, int(np.argmin(published)), int(np.argmax(published))]
+    assert darts_mismatches(archs, published, rule, sample) == []
+
+
+@pytest.mark.slow
+def test_darts_matches_all_500_nb301_parameter_counts(data_path):
+    archs, published, rule = nb301_published(data_path)
+    assert darts_mismatches(archs, published, rule, range(len(archs))) == []
+
+
+def test_darts_counts_follow_the_skeleton_by_hand():
+    # Every edge a max pool (no parameters): only the stem, the preprocessing and the classifier count.
+    pools = DARTS_SPACE.arch(*[[(0, 0), (1, 0)] + [(0, 0), (2, 0)] * 3] * 2)
+    c, stem = 4, 12
+    expected = 3 * stem * 9 + 2 * stem  # stem conv + BN
+    # depth 3: cells normal (c), reduce (2c), reduce (4c), each as (c_prev_prev, c_prev, channels); the last
+    # follows a reduction, so its first input gets a FactorizedReduce: two halves of c_prev_prev * channels / 2.
+    for c_pp, c_p, ch in ((stem, stem, c), (stem, 4 * c, 2 * c), (4 * c, 8 * c, 4 * c)):
+        expected += c_pp * ch + 2 * ch
+        expected += c_p * ch + 2 * ch
+    expected += 16 * c * 7 + 7
+    macro = Macro(width=c, depth=3, in_channels=3, num_classes=7)
+    assert parameter_count(DARTS_SPACE, pools, macro) == expected
+    # One sep_conv_5x5 into node 2 of the normal cell instead of a pool adds 2 x (25 c + c^2), no BN parameters.
+    sep = DARTS_SPACE.arch([(0, 4), (1, 0)] + [(0, 0), (2, 0)] * 3, [(0, 0), (1, 0)] + [(0, 0), (2, 0)] * 3)
+    assert parameter_count(DARTS_SPACE, sep, macro) == expected + 2 * (25 * c + c * c)
+    assert count_parameters(build_model(DARTS_SPACE, sep, macro)) == parameter_count(DARTS_SPACE, sep, macro)
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 7, 9), (1, 28, 28)])
+@pytest.mark.parametrize("depth", [1, 2, 5])
+def test_darts_small_children_run_forward_and_backward(shape, depth):
+    rng = np.random.default_rng(depth)
+    macro = Macro(width=4, depth=depth, in_channels=shape[0], num_classes=5)
+    model = build_model(DARTS_SPACE, DARTS_SPACE.sample(rng), macro)
+    logits = model(torch.randn(2, *shape))
+    assert logits.shape == (2, 5)
+    logits.sum().backward()
+    assert torch.isfinite(logits).all() and model.classifier.weight.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in model.stem.parameters())
+
+
+def test_darts_child_trains_in_the_training_benchmark(tmp_path):
+    from rlnas.benchmarks.training import TrainingBenchmark, TrainingSettings
+    from rlnas.models import has_builder
+
+    assert has_builder(DARTS_SPACE)
+    settings = TrainingSettings(epochs=1, width=4, depth=3, batch_size=64, train_images=200, eval_images=100)
+    benchmark = TrainingBenchmark("digits", DARTS_SPACE, settings, database=tmp_path / "r.sqlite")
+    arch = DARTS_SPACE.sample(np.random.default_rng(1))
+    result = benchmark.evaluate(arch)
+    assert 0 <= result.score <= 1 and np.isfinite(result.metrics["train_loss"])
+    assert result.metrics["parameters"] == parameter_count(DARTS_SPACE, arch, Macro(4, 3, 1, 10))
+    with pytest.raises(InvalidCellError):
+        build_model(DARTS_SPACE, NB201_SPACE.sample(np.random.default_rng(0)))
