@@ -172,7 +172,7 @@ def _check_training(spec: BenchmarkSpec) -> None:
     from rlnas.models import has_builder
 
     if spec.space is not None and not has_builder(spec.space):
-        raise RlnasError(f"train: builds nb101 and nb201 networks, not {spec.space.name}: pass --space nb101 or nb201")
+        raise RlnasError(f"train: builds nb101, nb201 and darts networks, not {spec.space.name}: pass one of those")
     check_dataset(spec.argument)
     _settings({k: v for k, v in spec.options if k != "database"})
 
@@ -249,7 +249,7 @@ PREFIXES: dict[str, BenchmarkKind] = {
     ),
     "train:": BenchmarkKind(
         "train each child on real data: train:digits, train:mnist-5k, train:fashion-mnist, train:FOLDER, "
-        "train:FILE.npz (--space nb101 or nb201)",
+        "train:FILE.npz (--space nb101, nb201 or darts)",
         _load_training,
         _check_training,
         lambda spec: "",

@@ -109,8 +109,11 @@ def stored_form(space: SearchSpace, cell: Cell) -> Cell:
     """The form of a pruned cell that is trained and stored: equal for all isomorphic forms.
 
     For a DAG space, the relabelling of the interior vertices that keeps every edge forward and has
-    the smallest (ops, rows) — at most 5! = 120 orders in NB101. NB201 cells have one fixed layout.
+    the smallest (ops, rows) — at most 5! = 120 orders in NB101. DARTS architectures take the space's
+    canonical genotype; NB201 cells have one fixed layout.
     """
+    if hasattr(space, "canonical"):  # DARTS: one genotype per isomorphism class
+        return space.canonical(cell)
     if not isinstance(space, DAGSpace):
         return cell
     n = cell.num_vertices
@@ -394,7 +397,7 @@ class TrainingBenchmark(Benchmark):
 
         if not has_builder(space):
             raise ConfigError(
-                f"rlnas cannot build networks of the {space.name} space; train:DATASET takes nb101 or nb201"
+                f"rlnas cannot build networks of the {space.name} space; train:DATASET takes nb101, nb201 or darts"
             )
         if isinstance(space, DAGSpace) and settings.width < space.max_vertices - 2:
             raise ConfigError(
