@@ -1,6 +1,6 @@
 """How well and how cheaply the predictors rank unqueried cells, after 20, 50, 100 and 300 queries.
 
-    RLNAS_DATA=../shared/data nice -n 10 python benchmarks/predictor_quality.py \
+    RLNAS_DATA=../shared/data nice -n 10 python scripts/predictor_quality.py \
         --out docs/results/predictor-quality.json
 
 For every repeat r and benchmark, the queried cells are the first n of one sequence of unique

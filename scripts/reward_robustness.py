@@ -1,6 +1,6 @@
 """Robustness of the learned searcher to reward shaping: NB101 quality at 150 queries, one table.
 
-    RLNAS_DATA=../shared/data python benchmarks/reward_robustness.py --out runs/robustness
+    RLNAS_DATA=../shared/data python scripts/reward_robustness.py --out runs/robustness
 
 Trains one policy per (alpha, shaping form) with the shipped NB101 settings but a shorter run
 (`--steps`, default 25,000 environment steps, seed 0), two trainings at a time, then compares all

@@ -1,6 +1,6 @@
 """Does the REINFORCE controller learn? Mean reward per update over one run on NB201-cifar10.
 
-    python benchmarks/reinforce_learning_curve.py [--budget 1000] [--seed 0] [--out docs/reinforce_learning.png]
+    python scripts/reinforce_learning_curve.py [--budget 1000] [--seed 0] [--out docs/reinforce_learning.png]
 
 Runs the `reinforce` strategy with its default hyperparameters, plots the mean reward (validation
 accuracy of the valid cells drawn) of every update with a moving average, marks the updates drawn

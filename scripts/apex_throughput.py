@@ -1,6 +1,6 @@
 """Ape-X throughput: one actor, the learner, and the Ray executor against the in-process one.
 
-    python benchmarks/apex_throughput.py [--benchmark nb201-cifar10] [--steps 8000]
+    python scripts/apex_throughput.py [--benchmark nb201-cifar10] [--steps 8000]
 
 Measures, in this process:
 

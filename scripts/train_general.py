@@ -1,6 +1,6 @@
 """Train a general policy on a task list (in-process Ape-X) and save it with its training curve.
 
-    python benchmarks/train_general.py --tasks FILE.toml [--steps 20000] [--envs 4] [--seed 0] --out DIR
+    python scripts/train_general.py --tasks FILE.toml [--steps 20000] [--envs 4] [--seed 0] --out DIR
 
 Writes DIR/policy.pt (a general policy: `learned:DIR/policy.pt`) and DIR/episodes.json (one row per
 finished episode: environment steps, task, budget, return, best score, epsilon), and prints the wall

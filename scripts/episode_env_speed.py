@@ -1,7 +1,7 @@
 """Environment steps per second of one actor: the 32-step edit environment and Q-network against the
 search-episode environment and the one network for every space, same loop, same benchmark.
 
-    python benchmarks/episode_env_speed.py [--benchmark nb101] [--steps 2000] [--repeats 3] [--out FILE.json]
+    python scripts/episode_env_speed.py [--benchmark nb101] [--steps 2000] [--repeats 3] [--out FILE.json]
 
 One actor = one environment and its network on one thread: each step is a forward pass on the
 current observation, an epsilon-greedy choice (epsilon 0.4, uniform among the valid actions) and the

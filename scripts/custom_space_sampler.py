@@ -1,6 +1,6 @@
 """The uniform sampler on a custom DAG space: first-sample time, and draws against the exact counts.
 
-    python benchmarks/custom_space_sampler.py [--ops 5] [--vertices 9] [--edges 12] [--draws 10000] [--seed 0]
+    python scripts/custom_space_sampler.py [--ops 5] [--vertices 9] [--edges 12] [--draws 10000] [--seed 0]
 
 The first sample is timed in fresh processes, with an empty count cache (cold) and with the cache
 that run wrote (warm). Then `--draws` cells are drawn in this process and compared with the space's

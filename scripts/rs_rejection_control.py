@@ -1,6 +1,6 @@
 """Control for the REINFORCE comparison: random search with the rejection sampler on NB101.
 
-    RLNAS_DATA=../shared/data python benchmarks/rs_rejection_control.py [--budget 300] [--runs 100] [--seed 0]
+    RLNAS_DATA=../shared/data python scripts/rs_rejection_control.py [--budget 300] [--runs 100] [--seed 0]
 
 `rs` draws from NB101's matched sampler (uniform over valid cells). A fresh REINFORCE controller
 instead draws each edge with probability about 1/2 and each op uniformly, which is BANANAS'

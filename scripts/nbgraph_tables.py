@@ -1,6 +1,6 @@
 """Measure the NAS-Bench-Graph tables as rlnas loads them, and the package's canonicalisation.
 
-    python benchmarks/nbgraph_tables.py --out docs/results/nbgraph-tables.json
+    python scripts/nbgraph_tables.py --out docs/results/nbgraph-tables.json
 
 Per dataset: rows, best validation score, the test score of that architecture, the best test score,
 and the load time in a fresh process (the space's form cache built beforehand, as after a first

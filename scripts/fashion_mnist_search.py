@@ -5,7 +5,7 @@
 2. a hand-written small CNN of similar size trained exactly as every child is;
 3. the wall time of one rs search on Ray with 1 and with 2 workers (fresh result databases).
 
-    RLNAS_CACHE=/tmp/fm python benchmarks/fashion_mnist_search.py --out docs/results/fashion-mnist-search.json
+    RLNAS_CACHE=/tmp/fm python scripts/fashion_mnist_search.py --out docs/results/fashion-mnist-search.json
 """
 
 from __future__ import annotations

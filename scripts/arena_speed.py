@@ -1,6 +1,6 @@
 """Speed of the arena's hot paths, as ratios against baselines measured in the same process.
 
-    RLNAS_DATA=../shared/data python benchmarks/arena_speed.py [--full-hash] [--compare-runs 100]
+    RLNAS_DATA=../shared/data python scripts/arena_speed.py [--full-hash] [--compare-runs 100]
 
 Reports NB101 queries per second (new and cached cells), the time to build a cell's full
 neighbourhood, both against one official MD5 module hash (the cost a query would have if it
