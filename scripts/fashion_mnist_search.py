@@ -57,7 +57,8 @@ def main() -> None:
     report: dict = {"settings": settings.__dict__, "children": args.children, "seed": args.seed}
 
     benchmark = TrainingBenchmark("fashion-mnist", NB101_SPACE, settings, database)
-    for name, strategy in () if args.ray_only else in (("rs", RandomSearch()), ("re", RegularizedEvolution(10, 3))):
+    searches = () if args.ray_only else (("rs", RandomSearch()), ("re", RegularizedEvolution(10, 3)))
+    for name, strategy in searches:
         start = time.perf_counter()
         result = run_search(strategy, benchmark, args.children, np.random.default_rng(args.seed))
         best = result.best
