@@ -154,3 +154,21 @@ def test_an_output_that_is_a_file_is_refused(tmp_path):
     result = rlnas("compare", "--strategies", "rs", "--budget", "5", "--runs", "1", "--out", str(target))
     assert_one_line_error(result, "is a file")
     assert target.read_text() == "keep me"
+
+
+def test_the_summary_table_marks_results_of_a_policy_on_its_training_benchmark():
+    from rlnas.cli import console, print_summary
+
+    budgets = {"10": {"mean_best": 0.8, "ci95": 0.01, "mean_regret": 0.1}}
+    summary = {
+        "benchmark": "nb201-cifar10",
+        "metric": "validation_accuracy",
+        "best_possible": 0.9,
+        "runs": 2,
+        "strategies": {"agent:p": {"budgets": budgets, "in_distribution": True}, "rs": {"budgets": budgets}},
+    }
+    with console.capture() as captured:
+        print_summary(summary)
+    text = captured.get()
+    assert "agent:p (in-distribution)" in text and "rs (in-distribution)" not in text
+    assert "in-distribution: the policy was trained on nb201-cifar10" in text

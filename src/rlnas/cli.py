@@ -292,7 +292,7 @@ def print_summary(summary: dict) -> None:
             else "-"
             for b in budgets
         ]
-        label = f"{name} [in-distribution]" if entry.get("in_distribution") else name
+        label = f"{name} (in-distribution)" if entry.get("in_distribution") else name
         table.add_row(label, *cells)
     console.print(table)
     unit = "percentage points" if fractions else f"units of {summary['metric']}"
