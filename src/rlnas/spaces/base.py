@@ -84,6 +84,18 @@ def chosen_values(space: CategoricalSpace, chosen: Mapping[str, int | str]) -> l
     return values
 
 
+def distinct_neighbours(space: SearchSpace, cell: Cell) -> list[Cell]:
+    """The results of `space.edits(cell)`, one per identity, without `cell`'s own."""
+    seen = {space.identity(cell)}
+    result = []
+    for _, candidate in space.edits(cell):
+        identity = space.identity(candidate)
+        if identity not in seen:
+            seen.add(identity)
+            result.append(candidate)
+    return result
+
+
 def uniform_neighbour(space: SearchSpace, cell: Cell, rng: np.random.Generator) -> Cell:
     neighbours = space.neighbours(cell)
     return neighbours[int(rng.integers(len(neighbours)))]

@@ -31,7 +31,7 @@ import numpy as np
 from rlnas.cells import INPUT, OUTPUT, Cell
 from rlnas.cells.cell import bits
 from rlnas.errors import ConfigError, InvalidCellError
-from rlnas.spaces.base import Choices, chosen_values, uniform_neighbour
+from rlnas.spaces.base import Choices, chosen_values, distinct_neighbours, uniform_neighbour
 from rlnas.spaces.layout import EDGE_TOGGLE, INSERT, NONE, OP_CHANGE, REMOVE, Edit, EditLayout
 
 
@@ -228,14 +228,7 @@ class DAGSpace:
 
     # ------------------------------------------------------------ neighbourhood
     def neighbours(self, cell: Cell) -> list[Cell]:
-        seen = {self.identity(cell)}
-        result = []
-        for _, candidate in self.edits(cell):
-            identity = self.identity(candidate)
-            if identity not in seen:
-                seen.add(identity)
-                result.append(candidate)
-        return result
+        return distinct_neighbours(self, cell)
 
     def mutate(self, cell: Cell, rng: np.random.Generator) -> Cell:
         return uniform_neighbour(self, cell, rng)

@@ -49,7 +49,7 @@ import numpy as np
 from rlnas.cells import INPUT, INPUT2, OUTPUT, SUM, Arch, Cell
 from rlnas.cells.cell import bits
 from rlnas.errors import InvalidCellError
-from rlnas.spaces.base import Choices, chosen_values, uniform_neighbour
+from rlnas.spaces.base import Choices, chosen_values, distinct_neighbours, uniform_neighbour
 from rlnas.spaces.layout import NONE, OP_CHANGE, SOURCE_CHANGE, Edit, EditLayout
 
 DARTS_OPS = (
@@ -382,14 +382,7 @@ class DARTSSpace:
 
     def neighbours(self, arch: Arch) -> list[Arch]:
         """Every architecture one edit away, one per class, without the architecture's own class."""
-        seen = {self.identity(arch)}
-        result = []
-        for _, candidate in self.edits(arch):
-            ident = self.identity(candidate)
-            if ident not in seen:
-                seen.add(ident)
-                result.append(candidate)
-        return result
+        return distinct_neighbours(self, arch)
 
     def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
         return uniform_neighbour(self, arch, rng)
