@@ -98,7 +98,7 @@ def test_bananas_with_the_graph_predictor_on_nb101(nb101):
     config = BananasConfig(predictor="gin", predictor_settings=GINConfig(epochs=10, hidden_size=16, num_threads=1))
     strategy = Bananas(config=config)
     history = strategy.run(nb101, 30, np.random.default_rng(0))
-    assert len({e.hash for e in history}) == 30 and strategy.predictor.config == config.predictor_settings
+    assert len({e.hash for e in history}) == 30 and strategy.guide.predictor.config == config.predictor_settings
 
 
 def test_settings_are_validated_with_a_named_error():
