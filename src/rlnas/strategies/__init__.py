@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rlnas.errors import RlnasError
 from rlnas.strategies.agent import AgentSearch
+from rlnas.strategies.agent_predictor import AgentPredictorSearch
 from rlnas.strategies.bananas import Bananas
 from rlnas.strategies.base import Strategy
 from rlnas.strategies.baselines import LocalSearch, RandomSearch, RandomWalk, RegularizedEvolution
@@ -21,6 +22,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "learned": LearnedSearch,
     "tpe": TPE,
     "bananas": Bananas,
+    "agent+predictor": AgentPredictorSearch,
 }
 DESCRIPTIONS = {
     "rs": "random search (the space's default sampler)",
@@ -33,6 +35,8 @@ DESCRIPTIONS = {
     "tpe": "Optuna's TPE sampler, its defaults, over the space's categorical choices (the tpe extra)",
     "bananas": "BANANAS (White et al. 2021): path-encoding MLP ensemble, Thompson sampling over mutations of the best; "
     "bananas:gin ranks with a graph network",
+    "agent+predictor": "a general policy whose best actions a predictor screens (bananas' predictor and acquisition): "
+    "agent+predictor:NAME[:gin]",
 }
 
 
@@ -40,6 +44,7 @@ DESCRIPTIONS = {
 TAKES_ARGUMENT = {
     "agent": "agent:DIR (a policy folder of rlnas train, or a shipped policy's name)",
     "learned": "learned:NAME (a general policy file, or a shipped general policy's name)",
+    "agent+predictor": "agent+predictor:NAME or agent+predictor:NAME:PREDICTOR (a general policy; path or gin)",
 }
 #: The strategies whose spec may carry an argument.
 OPTIONAL_ARGUMENT = {"bananas": "bananas:PREDICTOR (path, the default, or gin)"}

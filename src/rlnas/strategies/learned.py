@@ -76,9 +76,13 @@ class LearnedSearch(Strategy):
         if self.obs is None:  # the start, or an episode cut by its step cap: a fresh sample
             self.pending = ("reset", int(self.rng.integers(2**63)))
             return self.space.sample(self.rng)
-        action = self.policy.act(self.obs)
+        action = self.choose(self.obs)
         self.pending = ("step", action)
         return self.env.propose(action)
+
+    def choose(self, obs: dict[str, np.ndarray]) -> int:
+        """The action to step with: the policy's greedy one (`agent+predictor` screens the policy's best)."""
+        return self.policy.act(obs)
 
     def tell(self, cell: Cell, result: Evaluation, new: bool) -> None:
         if not self.session.seen(cell):
