@@ -281,6 +281,10 @@ def main() -> None:
     for s in subjects:
         row, entry = rows[s.name], {}
         entry["median"] = {k: round(v, 4 if "ms" in k else 1) for k, v in row.items()}
+        entry["range_over_repeats"] = {
+            k: [round(min(v), 4 if "ms" in k else 1), round(max(v), 4 if "ms" in k else 1)]
+            for k, v in samples[s.name].items()
+        }
         entry["forward_peak_bytes"] = peaks[s.name]
         entry["neighbours"] = {
             "mean": round(float(np.mean(sizes[s.name])), 2),

@@ -614,6 +614,70 @@ def plot_rewards(
     console.print(f"wrote {out}")
 
 
+def _benchmark_scores(bench, samples: int, seed: int) -> tuple[np.ndarray, str]:
+    """Every cell's score where the benchmark has a table, else the scores of `samples` sampled cells."""
+    try:
+        return np.asarray(bench.all_scores(), dtype=np.float64), "all cells"
+    except RlnasError:
+        rng = np.random.default_rng(seed)
+        scores = [bench.evaluate(bench.space.sample(rng)).score for _ in range(samples)]
+        return np.asarray(scores, dtype=np.float64), f"{samples:,} sampled architectures"
+
+
+@plot_app.command("shaping")
+def plot_shaping(
+    benchmark: BenchmarkOption = "nb101",
+    alpha: Annotated[
+        list[float] | None,
+        typer.Option(help="Sharpness of the search episode's reward; repeat to compare (default: EpisodeConfig's)."),
+    ] = None,
+    raw_alpha: Annotated[
+        list[float] | None,
+        typer.Option(help="Also draw score ** A on the raw score (the 32-step environment's form); repeatable."),
+    ] = None,
+    samples: Annotated[int, typer.Option(help="Sampled architectures, where the benchmark has no table.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of the sampled architectures.")] = 0,
+    out: Annotated[Path, typer.Option(help="Output image.")] = Path("runs/shaping.png"),
+    data: DataOption = None,
+) -> None:
+    """The search episode's shaped reward against the score, over the distribution of the benchmark's scores."""
+    from rlnas.benchmarks import load_benchmark
+    from rlnas.env.search_episode import EpisodeConfig, SearchEpisodeEnv, Task, reference_scale
+    from rlnas.experiments.plots import plot_reward_shaping
+    from rlnas.rewards import shape_reward
+
+    alphas, raw_alphas = alpha or [EpisodeConfig().alpha], raw_alpha or []
+    if samples < 1 or min(alphas + raw_alphas) <= 0:
+        raise RlnasError(
+            f"--samples must be at least 1 and every alpha positive, got {samples} and {alphas + raw_alphas}"
+        )
+    bench = load_benchmark(benchmark, data)
+    scores, described = _benchmark_scores(bench, samples, seed)
+    if raw_alphas and not (scores.min() >= 0 and scores.max() <= 1):
+        raise RlnasError(f"--raw-alpha shapes fractions; {bench.name}'s scores leave [0, 1]")
+    lo, hi = scale = reference_scale(bench, EpisodeConfig().reference_samples)
+    grid = np.linspace(min(scores.min(), lo), max(scores.max(), hi) + 0.5 * (hi - lo), 500)
+    console.print(f"{bench.name}: reward scale (median, max of the reference scores) = ({lo:.5g}, {hi:.5g})")
+    curves, references = {}, {}
+    for a in alphas:
+        env = SearchEpisodeEnv(Task(bench, scale=scale), EpisodeConfig(alpha=a))
+        env.reset(seed=0)
+        curves[f"search episode, alpha={a:g}: clip((score - median) / (max - median)) ** {a:g}"] = np.array(
+            [env.shaped(x) for x in grid]
+        )
+        shaped = np.array([env.shaped(x) for x in scores])
+        console.print(
+            f"alpha={a:g}: of the {described}, {np.mean(shaped >= 0.01):.1%} get a shaped reward >= 0.01, "
+            f"{np.mean(shaped >= 0.5):.2%} >= 0.5, {np.mean(scores >= hi):.2%} reach the scale's max (reward 1)"
+        )
+    for a in raw_alphas:
+        references[f"score ** {a:g} (the 32-step environment's form, on the raw score)"] = shape_reward(grid, a)
+    metric = f"{bench.metric.replace('_', ' ')} ({bench.name})"
+    title = f"{bench.name}: the search episode's reward shaping over {described}"
+    plot_reward_shaping(scores, grid, curves, references, scale, title, metric, f"scores of {described}", out)
+    console.print(f"wrote {out}")
+
+
 @plot_app.command("training")
 def plot_training(
     runs: Annotated[list[Path], typer.Argument(help="Training folders (rlnas train --out DIR).")],

@@ -95,6 +95,38 @@ def plot_reward_histograms(accuracies: np.ndarray, shaped: dict[str, np.ndarray]
     _save(fig, path)
 
 
+def plot_reward_shaping(
+    scores: np.ndarray,
+    grid: np.ndarray,
+    curves: dict[str, np.ndarray],
+    references: dict[str, np.ndarray],
+    scale: tuple[float, float],
+    title: str,
+    metric: str,
+    score_label: str,
+    path: Path,
+) -> None:
+    """Shaped rewards against the score on `grid` (top; `references` dashed) over the histogram of
+    `scores` (bottom, labelled `score_label`), with the reward scale's (lo, hi) marked."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, height_ratios=(3, 2))
+    for label, values in curves.items():
+        top.plot(grid, values, label=label)
+    for label, values in references.items():
+        top.plot(grid, values, linestyle="--", label=label)
+    bottom.hist(scores, bins=80, color="0.6", label=score_label)
+    for x, name in zip(scale, ("median", "max"), strict=True):
+        top.axvline(x, color="0.3", linestyle=":", label=f"reward scale: {name} of the reference scores")
+        bottom.axvline(x, color="0.3", linestyle=":")
+    top.set_ylabel("shaped reward of the best score")
+    top.set_title(title)
+    bottom.set_xlabel(metric)
+    bottom.set_ylabel("architectures")
+    for ax in (top, bottom):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+    _save(fig, path)
+
+
 def plot_training_curves(runs: dict[str, dict[str, np.ndarray]], path: Path) -> None:
     """Mean episode-best shaped reward (and its running mean) against environment steps, per run.
 
