@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from test_general_training import TINY
@@ -65,3 +67,42 @@ def test_a_resumed_run_ends_with_the_weights_of_the_run_never_stopped(tasks, tmp
             train_general(tasks, GeneralTrainConfig(**{**TINY, "seed": 3, **change}), checkpoint=path, resume=True)
     with pytest.raises(ConfigError, match="task list differs"):
         train_general(tasks[:1], config, checkpoint=path, resume=True)
+
+
+def test_ray_training_survives_a_killed_actor_and_resumes(tasks, tmp_path):
+    import ray  # CI installs the `ray` extra: a missing Ray is a failure, not a skip
+
+    from rlnas.agents.general_ray import GeneralRayExecutor
+
+    config = GeneralTrainConfig(
+        seed=3, actors=2, actor_rounds=5, checkpoint_updates=20, **{**TINY, "total_env_steps": 300}
+    )
+    path, killed = tmp_path / "checkpoint.pt", []
+
+    def kill_an_actor_once(status: dict) -> None:
+        if not killed and status["env_steps"] >= 100:
+            ray.kill(executor.actors[0], no_restart=False)
+            killed.append(status["env_steps"])
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        executor = GeneralRayExecutor(tasks, config)
+        result = executor.train(checkpoint=path, metadata={"without": ["nb101"]}, progress=kill_an_actor_once)
+        assert killed and ray.is_initialized()  # a Ray the caller started is left to the caller
+        info = result.policy.info
+        assert info["env_steps"] >= 300 and info["actor_restarts"] == 1 and info["without"] == ["nb101"]
+        assert 0 < info["updates"] <= (info["env_steps"] - 40) // 4  # the learner never runs ahead of the ratio
+        assert {e["task"] for e in result.episodes} == {"nb201-cifar10", "nbgraph-cora"}
+        assert {e["epsilon"] for e in result.episodes} <= set(config.epsilons())
+        assert [e["env_steps"] for e in result.episodes] == sorted(e["env_steps"] for e in result.episodes)
+        state = read_checkpoint(path)
+        assert state["executor"] == "ray" and state["counters"]["env_steps"] == info["env_steps"]
+        assert state["replay_server"]["replay"]["size"] > 0
+        longer = GeneralRayExecutor(tasks, replace(config, total_env_steps=400))
+        resumed = longer.train(checkpoint=path, resume=True)
+    finally:
+        ray.shutdown()
+    assert resumed.policy.info["env_steps"] >= 400 and resumed.policy.info["updates"] > info["updates"]
+    assert resumed.episodes[: len(result.episodes)] == result.episodes
+    with pytest.raises(ConfigError, match="--executor ray"):
+        train_general(tasks, replace(config, actors=1), checkpoint=path, resume=True)

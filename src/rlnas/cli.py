@@ -544,12 +544,44 @@ def train_command(
     resume: Annotated[Path | None, _train_option("Continue the run in this folder from its last checkpoint.")] = None,
     address: Annotated[str | None, _train_option("Ray cluster address to join (with --executor ray).")] = None,
     data: DataOption = None,
+    tasks: Annotated[
+        Path | None, _train_option("Train a general policy on this task list (TOML; see docs/tasks/).", "--tasks")
+    ] = None,
+    without: Annotated[
+        list[str] | None,
+        _train_option(
+            "With --tasks: leave out a benchmark family (nb101, nb201, nbgraph...); repeatable.", "--without"
+        ),
+    ] = None,
     **hyperparameters,
 ) -> None:
     """Train the transformer Q-network with Ape-X; DIR/policy.pt is the reusable search policy.
 
-    Every ApeXConfig field is an option too (e.g. --steps, --actors, --seed, --learning-rate).
+    On one benchmark (--benchmark), or, with --tasks FILE, a general policy for every space on a task list
+    (--without FAMILY leaves a family out: the leave-one-out protocol). Every ApeXConfig and GeneralTrainConfig
+    field is an option too (e.g. --steps, --actors, --seed, --learning-rate).
     """
+    from rlnas.experiments.general_train import is_general_run
+
+    if tasks is not None or (resume is not None and is_general_run(resume)):
+        from rlnas.experiments.general_train import run_general_train_command
+
+        if benchmark is not None or minutes is not None or config is not None:
+            raise RlnasError("--benchmark, --minutes and --config are for one benchmark's agent, not --tasks")
+        run_general_train_command(
+            tasks=tasks,
+            without=without or [],
+            executor=executor,
+            out=out,
+            resume=resume,
+            address=address,
+            data=data,
+            console=console,
+            **hyperparameters,
+        )
+        return
+    if without:
+        raise RlnasError("--without leaves a family out of a task list; use it with --tasks FILE")
     from rlnas.agents.apex.command import run_train_command
 
     run_train_command(

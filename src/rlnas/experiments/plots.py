@@ -145,3 +145,38 @@ def plot_training_curves(runs: dict[str, dict[str, np.ndarray]], path: Path) -> 
     ax.grid(True, alpha=0.3)
     ax.legend()
     _save(fig, path)
+
+
+def plot_general_training(episodes: list[dict], title: str, path: Path, window: int = 50) -> None:
+    """A general policy's training curve: the episode return over all tasks, then the best score each episode
+    found, one panel per task; rolling means over `window` episodes, against environment steps.
+
+    `episodes` are the rows of a training's episodes.json (env_steps, task, return, best_score).
+    """
+    tasks = list(dict.fromkeys(e["task"] for e in episodes))
+    columns = min(4, len(tasks) + 1)
+    rows = -(-(len(tasks) + 1) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.9 * rows), squeeze=False)
+
+    def rolling(ax, rows_: list[dict], key: str, label: str) -> None:
+        steps = np.array([e["env_steps"] for e in rows_])
+        values = np.array([e[key] for e in rows_], dtype=float)
+        size = max(1, min(window, len(values) // 5))
+        ax.plot(steps, values, ".", markersize=2, alpha=0.25)
+        if len(values) >= size:
+            ax.plot(steps[size - 1 :], np.convolve(values, np.ones(size) / size, mode="valid"))
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+
+    rolling(axes[0, 0], episodes, "return", "episode return (shaped best gained)")
+    axes[0, 0].set_title("all tasks", fontsize=10)
+    for k, task in enumerate(tasks, start=1):
+        ax = axes[k // columns, k % columns]
+        rolling(ax, [e for e in episodes if e["task"] == task], "best_score", "best score found")
+        ax.set_title(task, fontsize=10)
+    for k in range(len(tasks) + 1, rows * columns):
+        axes[k // columns, k % columns].set_visible(False)
+    fig.suptitle(f"{title}: dots are episodes, lines rolling means over up to {window} episodes")
+    fig.tight_layout()
+    _save(fig, path)

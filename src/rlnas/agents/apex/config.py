@@ -229,9 +229,9 @@ class ApeXConfig:
 
 
 @functools.cache
-def field_docs() -> dict[str, str]:
-    """Each `ApeXConfig` field's docstring (the string literal after it in the class body), on one line."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(ApeXConfig)))
+def field_docs(cls: type = ApeXConfig) -> dict[str, str]:
+    """Each field's docstring (the string literal after it in the class body of `cls`), on one line."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     body = tree.body[0].body
     docs = {}
     for node, following in itertools.pairwise(body):

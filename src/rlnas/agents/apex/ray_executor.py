@@ -47,8 +47,30 @@ class WorkerLostError(RlnasError):
     """A Ray worker of a training run was lost beyond what the run can recover from."""
 
 
+def import_ray():
+    """The `ray` module, or a one-line ConfigError saying how to install it."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError("--executor ray needs Ray: pip install 'ray>=2.9'") from exc
+    return ray
+
+
+def start_ray(ray, address: str | None) -> bool:
+    """Join the cluster at `address`, or start a local Ray with this machine's cores, unless Ray is already
+    up; whether this call started it (the caller then shuts it down at the end)."""
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    return True
+
+
 class ReplayServer:
-    """The prioritized replay behind a Ray actor (its sampling generator lives here)."""
+    """The prioritized replay behind a Ray actor (its sampling generator lives here); `config` is any
+    configuration with replay_capacity, priority_alpha and priority_epsilon (ApeXConfig, GeneralTrainConfig)."""
 
     def __init__(self, config: ApeXConfig, layout: dict, seed_entropy: list[int]):
         self.replay = PrioritizedReplay(config.replay_capacity, config.priority_alpha, config.priority_epsilon, layout)
@@ -121,11 +143,7 @@ class RemoteActor:
 
 class RayExecutor:
     def __init__(self, run: TrainingRun, address: str | None = None):
-        try:
-            import ray
-        except ImportError as exc:
-            raise ConfigError("--executor ray needs Ray: pip install 'ray>=2.9'") from exc
-        self.ray = ray
+        self.ray = import_ray()
         self.run = run
         self.address = address
         self.owns_ray = False
@@ -136,12 +154,7 @@ class RayExecutor:
 
     def _start(self) -> None:
         ray, run, cfg = self.ray, self.run, self.run.config
-        if not ray.is_initialized():
-            if self.address:
-                ray.init(address=self.address, log_to_driver=False)
-            else:
-                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-            self.owns_ray = True
+        self.owns_ray = start_ray(ray, self.address)
         total_cpus = ray.cluster_resources().get("CPU", 1.0)
         actor_cpus = min(1.0, total_cpus / cfg.actors)
         replay_cls = ray.remote(num_cpus=0, max_restarts=0)(ReplayServer)
