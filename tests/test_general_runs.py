@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -10,7 +11,7 @@ from test_general_training import TINY
 
 from rlnas.agents.general_config import GeneralTrainConfig
 from rlnas.agents.general_policy import GeneralPolicy
-from rlnas.agents.general_training import read_checkpoint, train_general
+from rlnas.agents.general_training import load_task_file, read_checkpoint, train_general
 from rlnas.benchmarks import load_benchmark
 from rlnas.env.search_episode import Task
 from rlnas.errors import ConfigError
@@ -106,3 +107,104 @@ def test_ray_training_survives_a_killed_actor_and_resumes(tasks, tmp_path):
     assert resumed.episodes[: len(result.episodes)] == result.episodes
     with pytest.raises(ConfigError, match="--executor ray"):
         train_general(tasks, replace(config, actors=1), checkpoint=path, resume=True)
+
+
+TASK_FILE = """[episode]
+num_elites = 2
+recent_edits = 3
+step_cap = 2.0
+
+[[task]]
+benchmark = "nb201-cifar10"
+budget = [5, 15]
+noise = 0.02
+
+[[task]]
+benchmark = "nbgraph-cora"
+budget = [5, 15]
+
+[[task]]
+benchmark = "nb101"
+budget = [5, 15]
+"""
+#: TINY as options (every GeneralTrainConfig field is one), the episode rules being in the task file
+TINY_OPTIONS = [
+    *(x for k, v in TINY.items() if k not in ("episode", "total_env_steps") for x in (f"--{k.replace('_', '-')}", v)),
+    *("--seed", 3, "--checkpoint-updates", 10, "--torch-threads", 1),
+]
+
+
+def rlnas(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """Run the CLI in this process: (exit status, stderr)."""
+    from rlnas import cli
+
+    monkeypatch.setattr("sys.argv", ["rlnas", *map(str, args)])
+    try:
+        cli.main()
+    except SystemExit as exit_info:
+        return exit_info.code, capsys.readouterr().err
+    return 0, capsys.readouterr().err
+
+
+def test_rlnas_train_tasks_without_a_family_writes_a_policy_its_curve_and_a_plot(tmp_path, monkeypatch, capsys):
+    tasks = tmp_path / "tasks.toml"
+    tasks.write_text(TASK_FILE)
+    out = tmp_path / "no-nb101"
+    status, error = rlnas(
+        monkeypatch,
+        capsys,
+        "train",
+        "--tasks",
+        tasks,
+        "--without",
+        "nb101",
+        "--out",
+        out,
+        "--steps",
+        120,
+        *TINY_OPTIONS,
+    )
+    assert status == 0, error
+    policy = GeneralPolicy.load(out / "policy.pt")  # what learned:DIR/policy.pt loads
+    assert [t["benchmark"] for t in policy.trained_on] == ["nb201-cifar10", "nbgraph-cora"]
+    assert policy.info["task_file"] == str(tasks) and policy.info["without"] == ["nb101"]
+    assert policy.info["env_steps"] == 120 and policy.info["wall_seconds"] >= 0
+    episodes = json.loads((out / "episodes.json").read_text())
+    assert episodes and {e["task"] for e in episodes} <= {"nb201-cifar10", "nbgraph-cora"}
+    assert (out / "training.png").stat().st_size > 0
+    config = GeneralTrainConfig(seed=3, checkpoint_updates=10, **{**TINY, "total_env_steps": 120})
+    library = train_general(load_task_file(tasks, without=["nb101"])[0], config)
+    assert same_weights(policy, library.policy) and episodes == library.episodes  # the CLI is the library
+    # --resume continues the run in its folder, with its task file and families left out, to more steps
+    status, error = rlnas(monkeypatch, capsys, "train", "--resume", out, "--steps", 160)
+    assert status == 0, error
+    longer = GeneralPolicy.load(out / "policy.pt")
+    assert longer.info["env_steps"] == 160 and longer.info["updates"] == 30 and longer.info["without"] == ["nb101"]
+    assert json.loads((out / "episodes.json").read_text())[: len(episodes)] == episodes
+
+
+def test_rlnas_train_tasks_refuses_bad_input_in_one_line_before_writing(tmp_path, monkeypatch, capsys):
+    tasks = tmp_path / "tasks.toml"
+    tasks.write_text(TASK_FILE)
+    out = tmp_path / "run"
+    cases = {
+        ("--without", "nb101", "--without", "nb201", "--without", "nbgraph"): "leaves no task",
+        ("--without", "nb999"): "matches no task",
+        ("--pair-dim", "8"): "one benchmark's agent",
+        ("--envs", "0"): "envs must be a positive integer",
+        ("--actors", "2"): "add --executor ray",
+        ("--executor", "spark"): "local or ray",
+        ("--address", "1.2.3.4:6379"): "with --executor ray",
+        ("--benchmark", "nb101"): "not --tasks",
+        ("--resume", tmp_path / "elsewhere"): "--resume DIR continues",
+    }
+    for args, message in cases.items():
+        status, error = rlnas(monkeypatch, capsys, "train", "--tasks", tasks, "--out", out, *args)
+        assert status == 2 and error.count("\n") == 1 and message in error, (args, error)
+    status, error = rlnas(monkeypatch, capsys, "train", "--tasks", tmp_path / "missing.toml", "--out", out)
+    assert status == 2 and "cannot read the task file" in error
+    status, error = rlnas(monkeypatch, capsys, "train", "--benchmark", "nb101", "--envs", "3", "--out", out)
+    assert status == 2 and "add --tasks FILE" in error
+    status, error = rlnas(monkeypatch, capsys, "train", "--without", "nb101", "--out", out)
+    assert status == 2 and "use it with --tasks" in error
+    assert not out.exists()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -136,12 +136,7 @@ def plan_general_run(
             )
     if address is not None and executor != "ray":
         raise ConfigError("--address joins a Ray cluster; use it with --executor ray")
-    task_list, episode = load_task_file(tasks, data, without)
-    try:
-        episode_config = EpisodeConfig(**episode)
-    except TypeError as exc:
-        raise ConfigError(f"{tasks}: [episode] has a value of the wrong kind ({exc})") from exc
-    config = GeneralTrainConfig(**{**base, **overrides, "episode": episode_config})
+    config = GeneralTrainConfig(**{**base, **overrides})  # the options checked before the tables load
     if executor == "local" and config.actors != 1:
         raise ConfigError(f"the in-process executor runs one actor, not {config.actors}; add --executor ray")
     if executor == "ray":
@@ -149,6 +144,11 @@ def plan_general_run(
             import ray  # noqa: F401
         except ImportError as exc:
             raise ConfigError("--executor ray needs Ray: pip install 'ray>=2.9'") from exc
+    task_list, episode = load_task_file(tasks, data, without)
+    try:
+        config = replace(config, episode=EpisodeConfig(**episode))
+    except TypeError as exc:
+        raise ConfigError(f"{tasks}: [episode] has a value of the wrong kind ({exc})") from exc
     if resume is not None:
         check_resumable(state, executor, config, task_list)
     return GeneralRun(
