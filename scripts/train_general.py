@@ -1,21 +1,23 @@
-"""Train a general policy on a task list (in-process Ape-X) and save it with its training curve.
+"""Train a general policy on a task list: an alias of `rlnas train --tasks FILE`, with its first options.
 
     python scripts/train_general.py --tasks FILE.toml [--steps 20000] [--envs 4] [--seed 0] --out DIR
 
-Writes DIR/policy.pt (a general policy: `learned:DIR/policy.pt`) and DIR/episodes.json (one row per
-finished episode: environment steps, task, budget, return, best score, epsilon), and prints the wall
-time. The task file's format is in `rlnas.agents.general_training`; docs/tasks/ has drafts.
+is `rlnas train --tasks FILE.toml --steps 20000 --envs 4 --seed 0 --out DIR`: it writes DIR/policy.pt
+(a general policy: `learned:DIR/policy.pt`), DIR/episodes.json (one row per finished episode:
+environment steps, task, budget, return, best score, epsilon), DIR/training.png and the checkpoint
+(`rlnas train --resume DIR` continues), and prints the wall time. `rlnas train --help` has every option.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-from dataclasses import replace
+import sys
 from pathlib import Path
 
-from rlnas.agents.general_training import GeneralTrainConfig, load_task_file, train_general
-from rlnas.env.search_episode import EpisodeConfig
+from rich.console import Console
+
+from rlnas.errors import RlnasError
+from rlnas.experiments.general_train import run_general_train_command
 
 
 def main() -> None:
@@ -27,18 +29,22 @@ def main() -> None:
     parser.add_argument("--data", default=None, help="the data folder (default: RLNAS_DATA)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    tasks, episode = load_task_file(args.tasks, args.data)
-    config = GeneralTrainConfig(seed=args.seed, total_env_steps=args.steps, envs=args.envs)
-    config = replace(config, episode=EpisodeConfig(**episode))
-    args.out.mkdir(parents=True, exist_ok=True)
-    result = train_general(tasks, config)
-    result.policy.info["task_file"] = str(args.tasks)
-    result.policy.save(args.out / "policy.pt")
-    (args.out / "episodes.json").write_text(json.dumps(result.episodes, indent=1) + "\n")
-    print(
-        f"{result.policy.info['env_steps']} steps, {result.policy.info['updates']} updates, "
-        f"{result.wall_seconds:.0f} s -> {args.out / 'policy.pt'}"
-    )
+    try:
+        run_general_train_command(
+            console=Console(),
+            tasks=args.tasks,
+            without=[],
+            executor=None,
+            out=args.out,
+            resume=None,
+            address=None,
+            data=args.data,
+            total_env_steps=args.steps,
+            envs=args.envs,
+            seed=args.seed,
+        )
+    except RlnasError as exc:
+        sys.exit(f"error: {exc}")
 
 
 if __name__ == "__main__":
