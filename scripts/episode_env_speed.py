@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -55,11 +56,13 @@ from rlnas.env.search_episode import EpisodeConfig, SearchEpisodeEnv, Task
 from rlnas.errors import RlnasError
 
 
-def steps_per_second(env, network, obs_to_tensors, keys, steps: int, seed: int) -> float:
-    """Actor steps per second (network None: the environment alone)."""
+def steps_per_second(env, network, obs_to_tensors, keys, steps: int, seed: int) -> tuple[float, float]:
+    """Actor steps per second (network None: the environment alone), and the share of the timed steps
+    that queried a new cell (a revisit is far cheaper than a new cell)."""
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)
     for phase in ("warm-up", "timed"):
+        new = 0
         start = time.perf_counter()
         for _ in range(steps if phase == "timed" else steps // 10):
             valid = np.flatnonzero(obs["action_mask"])
@@ -69,10 +72,11 @@ def steps_per_second(env, network, obs_to_tensors, keys, steps: int, seed: int) 
                 with torch.inference_mode():
                     q = network(obs_to_tensors({k: np.asarray(obs[k])[None] for k in keys}))[0]
                 action = int(q.argmax())
-            obs, _, terminated, truncated, _ = env.step(action)
+            obs, _, terminated, truncated, info = env.step(action)
+            new += bool(info["new"])
             if terminated or truncated:
                 obs, _ = env.reset()
-    return steps / (time.perf_counter() - start)
+    return steps / (time.perf_counter() - start), new / steps
 
 
 def update_batch(env, keys, batch_size: int, seed: int) -> dict[str, np.ndarray]:
@@ -215,6 +219,11 @@ def learner_updates(subject: Subject, batch_size: int) -> dict[str, float]:
     return rates
 
 
+def rounded(key: str, value: float) -> float:
+    """Milliseconds and shares to 4 decimals, rates to 1."""
+    return round(value, 4 if "ms" in key or "share" in key else 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--benchmark", action="append", help="repeatable; ratios are against the first (default nb101)")
@@ -238,10 +247,11 @@ def main() -> None:
         sizes: dict[str, list[int]] = {}
         for repeat in range(args.repeats):  # interleaved, so that a change of load hits every measure
             for s in subjects:
-                measured = {
-                    name: steps_per_second(env, network, to_tensors, keys, args.steps, repeat)
-                    for name, (env, network, to_tensors, keys) in s.actors.items()
-                }
+                measured = {}
+                for name, (env, network, to_tensors, keys) in s.actors.items():
+                    rate, new_share = steps_per_second(env, network, to_tensors, keys, args.steps, repeat)
+                    measured[name] = rate
+                    measured[f"{name}_new_cell_share"] = new_share
                 measured["forward_ms_batch_1"] = 1e3 * forward_seconds(new_net, s.observations, 1)
                 measured[f"forward_ms_batch_{args.batch_size}"] = 1e3 * forward_seconds(
                     new_net, s.observations, args.batch_size
@@ -272,6 +282,9 @@ def main() -> None:
         "batch_size": args.batch_size,
         "cells": args.cells,
         "threads": 1,
+        "commit": subprocess.run(
+            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=Path(__file__).parent
+        ).stdout.strip(),
         "load_average_start": [round(x, 2) for x in load_start],
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "parameters": {"general": sum(p.numel() for p in new_net.parameters())},
@@ -280,11 +293,8 @@ def main() -> None:
     }
     for s in subjects:
         row, entry = rows[s.name], {}
-        entry["median"] = {k: round(v, 4 if "ms" in k else 1) for k, v in row.items()}
-        entry["range_over_repeats"] = {
-            k: [round(min(v), 4 if "ms" in k else 1), round(max(v), 4 if "ms" in k else 1)]
-            for k, v in samples[s.name].items()
-        }
+        entry["median"] = {k: rounded(k, v) for k, v in row.items()}
+        entry["range_over_repeats"] = {k: [rounded(k, min(v)), rounded(k, max(v))] for k, v in samples[s.name].items()}
         entry["forward_peak_bytes"] = peaks[s.name]
         entry["neighbours"] = {
             "mean": round(float(np.mean(sizes[s.name])), 2),
@@ -304,7 +314,7 @@ def main() -> None:
         result["per_benchmark"][s.name] = entry
     reference = rows[names[0]]
     for s in subjects[1:]:
-        ratios = {k: round(v / reference[k], 3) for k, v in rows[s.name].items() if k in reference}
+        ratios = {k: round(v / reference[k], 3) for k, v in rows[s.name].items() if k in reference and "share" not in k}
         ratios |= {f"forward_peak_bytes_{k}": round(v / peaks[names[0]][k], 3) for k, v in peaks[s.name].items()}
         ratios["neighbours_mean"] = round(float(np.mean(sizes[s.name]) / np.mean(sizes[names[0]])), 3)
         result[f"ratio_to_{names[0]}"][s.name] = ratios
