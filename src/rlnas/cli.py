@@ -545,7 +545,10 @@ def train_command(
     address: Annotated[str | None, _train_option("Ray cluster address to join (with --executor ray).")] = None,
     data: DataOption = None,
     tasks: Annotated[
-        Path | None, _train_option("Train a general policy on this task list (TOML; see docs/tasks/).", "--tasks")
+        Path | None,
+        _train_option(
+            "Train a general policy on this task list (TOML, as src/rlnas/policies/general.toml).", "--tasks"
+        ),
     ] = None,
     without: Annotated[
         list[str] | None,
