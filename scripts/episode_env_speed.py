@@ -23,7 +23,9 @@ are timed last.
 
 Timed measures are interleaved over `--repeats` rounds (every benchmark in every round, so that a
 change of load hits all) and the median of each is reported, with the machine's load average at
-the start and the end; ratios are against the first benchmark. Timings on shared cores are noisy.
+the start and the end. Ratios are against the first benchmark: for the interleaved measures, the
+median over rounds of each round's ratio (the two sides of a round ran under the same load). Timings
+on shared cores are noisy.
 """
 
 from __future__ import annotations
@@ -155,15 +157,20 @@ def neighbourhood(space, cells: list) -> tuple[list[int], float]:
     return sizes, (time.perf_counter() - start) / len(cells)
 
 
-def queries_per_second(benchmark, cells: list, batched: bool) -> float:
+def queries_per_second(benchmark, cells: list, batched: bool, seconds: float = 0.25) -> float:
+    """Look-ups per second over `cells`, passing over them again until `seconds` have gone by (a
+    table answers thousands in a few milliseconds, too short to time on a busy machine)."""
+    count = 0
     start = time.perf_counter()
-    if batched:
-        for i in range(0, len(cells), 500):
-            benchmark.lookup_many(cells[i : i + 500])
-    else:
-        for cell in cells:
-            benchmark.lookup(cell, None)
-    return len(cells) / (time.perf_counter() - start)
+    while count == 0 or time.perf_counter() - start < seconds:
+        if batched:
+            for i in range(0, len(cells), 500):
+                benchmark.lookup_many(cells[i : i + 500])
+        else:
+            for cell in cells:
+                benchmark.lookup(cell, None)
+        count += len(cells)
+    return count / (time.perf_counter() - start)
 
 
 class Subject:
@@ -312,11 +319,19 @@ def main() -> None:
         else:
             entry["old_not_applicable"] = s.old_reason
         result["per_benchmark"][s.name] = entry
-    reference = rows[names[0]]
+    reference, paired = rows[names[0]], samples[names[0]]
     for s in subjects[1:]:
-        ratios = {k: round(v / reference[k], 3) for k, v in rows[s.name].items() if k in reference and "share" not in k}
+        # a round's ratio compares measures taken under the same load; learner updates are timed once
+        rounds = {
+            k: np.array(v) / np.array(paired[k]) for k, v in samples[s.name].items() if k in paired and "share" not in k
+        }
+        ratios = {k: round(float(np.median(v)), 3) for k, v in rounds.items()}
+        ratios["new_learner_updates"] = round(rows[s.name]["new_learner_updates"] / reference["new_learner_updates"], 3)
         ratios |= {f"forward_peak_bytes_{k}": round(v / peaks[names[0]][k], 3) for k, v in peaks[s.name].items()}
         ratios["neighbours_mean"] = round(float(np.mean(sizes[s.name]) / np.mean(sizes[names[0]])), 3)
+        ratios["range_over_repeats"] = {
+            k: [round(float(v.min()), 3), round(float(v.max()), 3)] for k, v in rounds.items()
+        }
         result[f"ratio_to_{names[0]}"][s.name] = ratios
     print(json.dumps(result, indent=2))
     if args.out:
