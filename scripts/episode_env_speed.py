@@ -242,6 +242,8 @@ def main() -> None:
     args = parser.parse_args()
     names = args.benchmark or ["nb101"]
     load_start = os.getloadavg()
+    describe = ["git", "describe", "--always", "--dirty"]  # the code measured (the working tree is shared)
+    commit = subprocess.run(describe, capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -289,9 +291,7 @@ def main() -> None:
         "batch_size": args.batch_size,
         "cells": args.cells,
         "threads": 1,
-        "commit": subprocess.run(
-            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=Path(__file__).parent
-        ).stdout.strip(),
+        "commit": commit,
         "load_average_start": [round(x, 2) for x in load_start],
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "parameters": {"general": sum(p.numel() for p in new_net.parameters())},
