@@ -54,6 +54,24 @@ def _parse_json(text: str, what: str):
         ) from exc
 
 
+GENERAL_POLICY_PREFIX = "general"
+GENERAL_POLICIES = {
+    "general": "one network for every space, trained on policies/general.toml (every family)",
+    "general-no-nb101": "trained on policies/general.toml --without nb101 (NB101 unseen)",
+    "general-no-nb201": "trained on policies/general.toml --without nb201 (NAS-Bench-201 unseen)",
+}
+#: The shipped `general` policy's training (README: `rlnas train --tasks src/rlnas/policies/general.toml ...`).
+GENERAL_TRAINING = {
+    "without": [],
+    "executor": None,
+    "resume": None,
+    "address": None,
+    "data": None,
+    "seed": 0,
+    "steps": 80_000,
+}
+
+
 @app.command()
 def info(data: DataOption = None) -> None:
     """Benchmarks (and whether their data is here), spaces, strategies, shipped policies, data folders."""
@@ -80,11 +98,18 @@ def info(data: DataOption = None) -> None:
     console.print("[bold]Strategies[/] (--strategies a,b,...)")
     for name, text in DESCRIPTIONS.items():
         console.print(f"  {name:18s} {text}", highlight=False)
-    console.print("[bold]Shipped policies[/] (agent:NAME, rlnas search --policy NAME)")
+    console.print("[bold]Shipped policies[/]")
     for policy in sorted(p.name for p in (resources.files("rlnas") / "policies").iterdir()):
-        if policy.endswith(".pt"):
-            name = policy.removesuffix(".pt")
-            console.print(f"  {name:18s} agent:{name}, trained with policies/{name}.toml", highlight=False)
+        name = policy.removesuffix(".pt")
+        if policy.endswith(".pt") and name.startswith(GENERAL_POLICY_PREFIX):
+            what = GENERAL_POLICIES.get(name, "a general policy")
+            console.print(f"  {name:18s} learned:{name}, {what}", highlight=False)
+        elif policy.endswith(".pt"):
+            console.print(
+                f"  {name:18s} agent:{name}, trained and evaluated on {name} alone (policies/{name}.toml): "
+                "an in-distribution reference that replays a memorised route",
+                highlight=False,
+            )
     console.print("[bold]Data[/]")
     try:
         folder = data_dir(data)
@@ -306,34 +331,28 @@ def print_summary(summary: dict) -> None:
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/demo"),
-    train: Annotated[bool, typer.Option("--train", help="Retrain the NB201-cifar10 policy first.")] = False,
+    train: Annotated[
+        bool, typer.Option("--train", help="Retrain the general policy first (the shipped command: about 45 min).")
+    ] = False,
     runs: Annotated[int, typer.Option(help="Runs per strategy.")] = 50,
     budget: Annotated[int, typer.Option(help="Unique architectures per run.")] = 200,
 ) -> None:
-    """The out-of-the-box demo: the shipped policy against rs, ls and re on NB201-cifar10."""
-    policy = "nb201-cifar10"
+    """The out-of-the-box demo: the shipped general policy against rs, ls and re on NB201-cifar10."""
+    policy = "general"
     if train:
-        from rlnas.agents.apex.command import run_train_command
         from rlnas.agents.policy import SHIPPED_POLICIES
+        from rlnas.experiments.general_train import run_general_train_command
 
-        policy = str(out / "policy")
-        run_train_command(
-            benchmark="nb201-cifar10",
-            executor=None,
-            actors=None,
-            minutes=None,
-            steps=None,
-            seed=0,
-            out=Path(policy),
-            config=SHIPPED_POLICIES / "nb201-cifar10.toml",
-            resume=None,
-            address=None,
-            data=None,
+        policy = str(out / "policy" / "policy.pt")
+        run_general_train_command(
             console=console,
+            tasks=SHIPPED_POLICIES / "general.toml",
+            out=out / "policy",
+            **GENERAL_TRAINING,
         )
     compare(
         benchmark="nb201-cifar10",
-        strategies=f"agent:{policy},rs,ls,re",
+        strategies=f"learned:{policy},rs,ls,re",
         budget=budget,
         runs=runs,
         seed=1000,
