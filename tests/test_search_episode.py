@@ -222,3 +222,13 @@ def test_one_policy_searches_every_space_on_the_runner(benchmarks, name):
     policy = random_policy(SMALL, seed=1, **TINY_NETWORK)
     result = run_search(LearnedSearch(policy, budget=12), benchmarks[name], 12, np.random.default_rng(0))
     assert result.stop_reason == "budget" and len({benchmarks[name].identity(e.cell) for e in result.history}) == 12
+
+
+def test_the_learned_strategy_reports_its_moves_by_kind(benchmarks):
+    """Every proposal after a run's (or a cut episode's) start sample is one move, counted by its kind."""
+    strategy = LearnedSearch(random_policy(SMALL, seed=2, **TINY_NETWORK), budget=15)
+    result = run_search(strategy, benchmarks["nbgraph-cora"], 15, np.random.default_rng(3))
+    moves = strategy.overhead()
+    assert set(moves) <= {f"moves_{kind}" for kind in ACTION_KINDS} and all(n > 0 for n in moves.values())
+    starts = result.total_queries - sum(moves.values())
+    assert starts >= 1  # the run's start sample (and one per episode cut by the step cap)

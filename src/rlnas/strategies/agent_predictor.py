@@ -102,8 +102,8 @@ class AgentPredictorSearch(LearnedSearch):
         """The predictor's cost in this run (free in the query budget): fits, wall and CPU seconds
         fitting, the same mapping and ranking candidates, candidates ranked; and the steps the
         predictor ranked candidates at, and how many of them it chose another than the policy's
-        greedy action."""
-        return self.guide.timings | self._screening
+        greedy action; and the moves by kind, as `learned`'s."""
+        return super().overhead() | self.guide.timings | self._screening
 
     def choose(self, obs: dict[str, np.ndarray]) -> int:
         q = self.policy.q_values(obs)

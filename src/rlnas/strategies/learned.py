@@ -59,7 +59,7 @@ class LearnedSearch(Strategy):
         return self.policy.fingerprint
 
     def start(self, space: SearchSpace, rng: np.random.Generator) -> None:
-        from rlnas.env.search_episode import SearchEpisodeEnv, Task
+        from rlnas.env.search_episode import ACTION_KINDS, SearchEpisodeEnv, Task
 
         super().start(space, rng)
         self.told = ToldResults(space)
@@ -69,6 +69,8 @@ class LearnedSearch(Strategy):
         self.env = SearchEpisodeEnv(Task(self.told, (budget, budget), scale=(0.0, 1.0)), self.policy.episode)
         self.obs: dict[str, np.ndarray] | None = None
         self.pending: tuple[str, int] | None = None  # ("reset", seed) or ("step", action)
+        self.moves: dict[str, int] = {}  # moves by kind (edits, returns to an elite, fresh samples)
+        self.kinds = ACTION_KINDS
 
     def ask(self) -> Cell | None:
         if self.pending is not None:
@@ -78,7 +80,14 @@ class LearnedSearch(Strategy):
             return self.space.sample(self.rng)
         action = self.choose(self.obs)
         self.pending = ("step", action)
+        kind = f"moves_{self.kinds[int(self.obs['action_args'][action][0])]}"
+        self.moves[kind] = self.moves.get(kind, 0) + 1
         return self.env.propose(action)
+
+    def overhead(self) -> dict[str, float | int]:
+        """The moves of this run by kind (`moves_op_change`, ..., `moves_return_elite`,
+        `moves_fresh_sample`): what the policy does, summed over runs in summary.json."""
+        return dict(self.moves)
 
     def choose(self, obs: dict[str, np.ndarray]) -> int:
         """The action to step with: the policy's greedy one (`agent+predictor` screens the policy's best)."""
