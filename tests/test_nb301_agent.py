@@ -51,3 +51,11 @@ def test_plot_shaping_on_sampled_architectures(tmp_path):
     assert "alpha=32: of the 200 sampled architectures" in result.stdout
     assert "alpha=3: of the 200 sampled architectures" in result.stdout
     assert_one_line_error(rlnas("plot", "shaping", "-b", "nb301-distilled", "--samples", "0"), "--samples")
+
+
+def test_the_one_benchmark_agent_refuses_the_darts_space_in_one_line(tmp_path, data_path):
+    """`rlnas train -b nb301-distilled` (no --tasks): the old agent's network cannot act in two cells."""
+    out = tmp_path / "run"
+    result = rlnas("train", "-b", "nb301-distilled", "--steps", "10", "--out", str(out))
+    assert_one_line_error(result, "nb301-distilled", "rlnas train --tasks")
+    assert not out.exists()

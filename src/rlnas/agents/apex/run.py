@@ -172,7 +172,13 @@ class TrainingRun:
         self.data = data
         self.network_config = QNetworkConfig.for_space(self.benchmark.space, **cfg.network_overrides())
         self.device = pick_device(cfg.device)
-        self.learner = Learner(self.network_config, cfg, self.device)
+        try:
+            self.learner = Learner(self.network_config, cfg, self.device)
+        except ValueError as exc:  # the network's edit layout does not fit this space (DARTS: two cells)
+            raise ConfigError(
+                f"the one-benchmark agent cannot act in the space of {spec.benchmark} ({exc}); train a general "
+                f'policy instead: rlnas train --tasks FILE with a [[task]] benchmark = "{spec.benchmark}"'
+            ) from exc
         probe_env = ArchitectureSearchEnv(self.benchmark, **cfg.env_kwargs())
         self.layout = replay_layout(probe_env.observation_space)
         self.counters = {"env_steps": 0, "episodes": 0, "wall_seconds": 0.0, "last_sync": 0}
