@@ -10,6 +10,7 @@ from rlnas.cells import nodes_to_edges
 from rlnas.errors import InvalidCellError, RlnasError
 from rlnas.experiments.compare import CompareConfig, run_comparison
 from rlnas.spaces import NB101_SPACE, NB201_SPACE
+from rlnas.spaces.darts import DARTS_OPS, DARTS_SPACE
 from rlnas.spaces.nb201 import NB201_EDGES, nb201_cell_to_string
 from rlnas.strategies import STRATEGIES, make_strategy
 from rlnas.strategies import controller as ctl
@@ -78,6 +79,50 @@ def test_nb101_decisions_decode_to_the_ops_and_edges_the_controller_chose(record
         cell = controller.decode(row)
         assert np.array_equal(cell.matrix, matrix)
         assert list(cell.ops[1:-1]) == ops[1 : n - 1]
+
+
+def test_nb201_decisions_share_one_op_head_and_embedding():
+    # The parameters of the NB201 controller that preceded the generic one, in the same order (what
+    # keeps a seed's NB201 runs identical to those measured in docs/reinforce.md).
+    controller = fresh(NB201_SPACE)
+    h = CONFIG.hidden_size
+    assert isinstance(controller, ctl.ChoiceController) and controller.group == [0] * 6
+    lstm = [(4 * h, h), (4 * h, h), (4 * h,), (4 * h,)]
+    assert [tuple(p.shape) for p in controller.parameters()] == [(1, h), *lstm, (5, h), (5, h), (5,)]
+
+
+def test_darts_schedule_is_the_space_choices_with_a_head_per_option_set(recorded):
+    controller = fresh(DARTS_SPACE)
+    choices = DARTS_SPACE.choices()
+    assert controller.num_decisions == len(choices) == 2 * 4 * 3
+    decisions, _, _ = controller(num_samples=64, generator=torch.Generator().manual_seed(9))
+    assert [logits.shape[1] for _, logits, _ in recorded] == [len(options) for _, options in choices]
+    assert len(controller.heads) == 1 + 4  # the ops, and the source pairs of nodes 2, 3, 4, 5
+    for row in decisions.tolist():
+        arch = controller.decode(row)
+        assert DARTS_SPACE.to_choices(arch) == {
+            name: options[d] for (name, options), d in zip(choices, row, strict=True)
+        }
+        assert controller.encode(arch) == row
+    assert decisions[:, 0].eq(0).all()  # node 2's sources are always 0_1
+
+
+@pytest.mark.parametrize("sampler", ["sample", "sample_genotype"])
+def test_darts_encode_decode_round_trip_on_sampled_architectures(sampler):
+    controller = fresh(DARTS_SPACE)
+    rng = np.random.default_rng(10)
+    for _ in range(300):
+        arch = getattr(DARTS_SPACE, sampler)(rng)
+        assert controller.decode(controller.encode(arch)) == arch
+        assert DARTS_SPACE.from_choices(DARTS_SPACE.to_choices(arch)) == arch
+
+
+def test_darts_to_choices_names_the_lower_sources_op_first():
+    arch = DARTS_SPACE.arch([(1, 3), (0, 2)] * 4, [(1, 6), (0, 4), (2, 0), (0, 0), (3, 1), (1, 5), (4, 2), (2, 3)])
+    chosen = DARTS_SPACE.to_choices(arch)
+    assert chosen["normal_node2_inputs"] == "0_1" and chosen["normal_node2_op0"] == DARTS_OPS[2]
+    assert chosen["reduce_node4_inputs"] == "1_3" and chosen["reduce_node4_op1"] == DARTS_OPS[1]
+    assert chosen["reduce_node5_inputs"] == "2_4" and chosen["reduce_node5_op0"] == DARTS_OPS[3]
 
 
 def test_nb101_encode_decode_round_trip_on_space_cells():
@@ -165,7 +210,7 @@ def test_nb101_search_penalises_invalid_draws_and_spends_the_budget(nb101):
 # ------------------------------------------------------------------ log-probabilities and gradients
 
 
-@pytest.mark.parametrize("space", [NB101_SPACE, NB201_SPACE], ids=["nb101", "nb201"])
+@pytest.mark.parametrize("space", [NB101_SPACE, NB201_SPACE, DARTS_SPACE], ids=["nb101", "nb201", "darts"])
 def test_log_prob_is_that_of_the_sampled_decisions(space, recorded):
     controller = fresh(space)
     decisions, log_prob, entropy = controller(num_samples=32, generator=torch.Generator().manual_seed(7))
@@ -199,7 +244,7 @@ def test_teacher_forcing_scores_each_sequence_independently():
     torch.testing.assert_close(single, log_prob[1:2])
 
 
-@pytest.mark.parametrize("space", [NB101_SPACE, NB201_SPACE], ids=["nb101", "nb201"])
+@pytest.mark.parametrize("space", [NB101_SPACE, NB201_SPACE, DARTS_SPACE], ids=["nb101", "nb201", "darts"])
 @pytest.mark.parametrize("advantage", [1.0, -1.0])
 def test_gradient_step_moves_log_prob_with_the_sign_of_the_advantage(space, advantage):
     controller = fresh(space)
@@ -279,6 +324,24 @@ def test_revisits_are_free_and_a_collapsed_controller_heats_up(nb201):
     assert len(history) == 150
     assert sum(s["draws"] for s in strategy.stats) > 150  # duplicates were drawn, rewarded, not counted
     assert max(s["temperature"] for s in strategy.stats) > 1
+
+
+def test_searches_nb301_distilled_within_budget_and_deterministically():
+    from rlnas.benchmarks.nb301 import NB301DistilledBenchmark
+
+    benchmark = NB301DistilledBenchmark()
+
+    def run(seed):
+        strategy = Reinforce(config=CONFIG)
+        result = run_search(strategy, benchmark, 35, np.random.default_rng(seed))
+        assert result.stop_reason == "budget" and len(result.history) == 35
+        assert len({DARTS_SPACE.identity(e.cell) for e in result.history}) == 35
+        assert len(strategy.stats) >= 3 and all(s["invalid"] == 0 for s in strategy.stats)
+        return [(e.hash, e.score) for e in result.history], strategy.stats
+
+    first, second, other = run(16), run(16), run(17)
+    assert first == second
+    assert first[0] != other[0]
 
 
 def test_compare_runs_reinforce_beside_the_baselines(tmp_path):

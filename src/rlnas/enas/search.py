@@ -15,7 +15,7 @@ The algorithm, top to bottom:
       shared weights on the step's validation minibatch (the same minibatch for all children of a
       step, the next one at the next step); advantage = reward - baseline, where the baseline is an
       exponential moving average of the mean reward (initialised to the first step's); loss and
-      sampling are `rlnas.strategies.controller`'s (`NB201Controller`, `sample_rollout`,
+      sampling are `rlnas.strategies.controller`'s (`ChoiceController`, `sample_rollout`,
       `reinforce_loss`); one Adam step.
 3. **Derivation** (`derive`): `derive_samples` children sampled from the trained controller, each
    scored on the validation images with the shared weights; the best is the derived architecture,
@@ -48,7 +48,7 @@ from rlnas.errors import ConfigError, DataError
 from rlnas.predictors.base import kendall_tau
 from rlnas.spaces import NB201_SPACE
 from rlnas.spaces.nb201 import nb201_cell_to_string, nb201_string_to_cell
-from rlnas.strategies.controller import NB201Controller, make_controller, reinforce_loss, sample_rollout
+from rlnas.strategies.controller import ChoiceController, make_controller, reinforce_loss, sample_rollout
 
 #: Images per forward pass when a child is scored on a whole split.
 EVAL_BATCH = 500
@@ -199,7 +199,7 @@ class ENASSearch:
             self.supernet = Supernet(config.width, config.depth, data.image_shape[0], data.num_classes)
         self.supernet.to(self.device)
         controller = make_controller(NB201_SPACE, config.controller_hidden, config.controller_init_range, _seed(rng))
-        assert isinstance(controller, NB201Controller)
+        assert isinstance(controller, ChoiceController)
         self.controller = controller
         self.generator = torch.Generator().manual_seed(_seed(rng))
         self.train_order = np.random.default_rng(_seed(rng))

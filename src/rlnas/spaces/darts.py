@@ -411,6 +411,17 @@ class DARTSSpace:
             cells.append(pairs)
         return self.arch(*cells)
 
+    def to_choices(self, arch: Arch) -> dict[str, str]:
+        """The inverse of `from_choices`, for this very genotype (not its canonical form): a node's pairs
+        are ordered by source, so `op0` is the op on the edge from its lower source."""
+        chosen = {}
+        for cell_type, pairs in zip(CELL_TYPES, self.pairs(arch), strict=True):
+            for node, (a, b) in zip(NODES, _by_node(pairs), strict=True):
+                chosen[f"{cell_type}_node{node}_inputs"] = f"{a[0]}_{b[0]}"
+                chosen[f"{cell_type}_node{node}_op0"] = self.op_names[a[1]]
+                chosen[f"{cell_type}_node{node}_op1"] = self.op_names[b[1]]
+        return chosen
+
     # ------------------------------------------------------------ text forms
     def cell_from_names(self, matrix: list[list[int]], op_names: list[str]) -> Arch:
         raise InvalidCellError("give DARTS architectures as --genotype (a Genotype(...) string, NASLib pairs or JSON)")

@@ -93,6 +93,11 @@ class NB201Space:
     def from_choices(self, chosen: Mapping[str, int | str]) -> Cell:
         return nb201_string_to_cell("".join(str(NB201_OPS.index(op)) for op in chosen_values(self, chosen)))
 
+    def to_choices(self, cell: Cell) -> dict[str, str]:
+        """The inverse of `from_choices`."""
+        arch = nb201_cell_to_string(cell)
+        return {name: NB201_OPS[int(op)] for (name, _), op in zip(self.choices(), arch, strict=True)}
+
     def cell_from_names(self, matrix: list[list[int]], op_names: list[str]) -> Cell:
         raise InvalidCellError("give NB201 cells as --arch with 6 op indices (e.g. 123040), not as a matrix")
 

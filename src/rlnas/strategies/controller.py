@@ -10,8 +10,10 @@ top to bottom, is the `Reinforce` strategy in `rlnas.strategies.reinforce`. The 
      At the anchor step, edge j -> i for every earlier vertex j is an independent Bernoulli with
      p = sigmoid(v^T tanh(W_prev h_j + W_curr h_i)) (Zoph & Le's anchor points); the next input is
      the mean of the chosen predecessors' anchors (ENAS). 5 ops + 21 edges = 26 decisions.
-   - NB201 (`NB201Space`): one softmax over the 5 ops per edge, in the edge order
-     (1<-0), (2<-0), (2<-1), (3<-0), (3<-1), (3<-2). 6 decisions.
+   - Every other space with categorical choices (`space.choices()`, the encoding TPE searches):
+     one softmax per choice, in the space's order (`ChoiceController`). NB201: the op of each edge,
+     (1<-0), (2<-0), (2<-1), (3<-0), (3<-1), (3<-2), 6 decisions. DARTS (NAS-Bench-301): per cell
+     and node 2..5, its two sources and the op of each of its two edges, 24 decisions.
 2. **Rollout.** A batch of `batch_size` replicas is sampled without gradient. **Invalid samples**
    (NB101: no input -> output path, or more than 9 edges after pruning) are **resampled**: each
    replica draws until its cell is valid, at most `max_attempts` times. Every invalid draw stays in
@@ -47,10 +49,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rlnas.cells import INPUT, OUTPUT, Cell
+from rlnas.cells import INPUT, OUTPUT, Arch, Cell
 from rlnas.errors import InvalidCellError, RlnasError
-from rlnas.spaces import DAGSpace, NB201Space, SearchSpace
-from rlnas.spaces.nb201 import NB201_EDGES, nb201_cell_to_string, nb201_string_to_cell
+from rlnas.spaces import DAGSpace, SearchSpace
+from rlnas.spaces.base import CategoricalSpace
 
 # ---------------------------------------------------------------------------- the controller
 
@@ -84,13 +86,11 @@ class Controller(nn.Module, ABC):
 
     num_decisions: int
 
-    def __init__(self, hidden_size: int, num_ops: int):
+    def __init__(self, hidden_size: int):
         super().__init__()
         self.hidden_size = hidden_size
         self.lstm = nn.LSTMCell(hidden_size, hidden_size)
         self.start = nn.Parameter(torch.zeros(1, hidden_size))  # the first input
-        self.op_embedding = nn.Embedding(num_ops, hidden_size)
-        self.op_head = nn.Linear(hidden_size, num_ops)
 
     def reset_parameters(self, init_range: float) -> None:
         for parameter in self.parameters():
@@ -116,8 +116,10 @@ class DAGController(Controller):
     """Ops-on-nodes cells with the anchor-point edge mechanism; see the module docstring."""
 
     def __init__(self, space: DAGSpace, hidden_size: int):
-        super().__init__(hidden_size, len(space.op_names))
+        super().__init__(hidden_size)
         self.space = space
+        self.op_embedding = nn.Embedding(len(space.op_names), hidden_size)
+        self.op_head = nn.Linear(hidden_size, len(space.op_names))
         self.w_prev = nn.Linear(hidden_size, hidden_size, bias=False)
         self.w_curr = nn.Linear(hidden_size, hidden_size, bias=False)
         self.v = nn.Linear(hidden_size, 1, bias=False)
@@ -190,32 +192,54 @@ class DAGController(Controller):
         return decisions
 
 
-class NB201Controller(Controller):
-    """One op per NB201 edge, in the space's edge order."""
+class ChoiceController(Controller):
+    """One categorical decision per choice of a `CategoricalSpace`, in `space.choices()` order: Zoph &
+    Le's controller emits one token per decision, each from a softmax over that decision's options.
 
-    num_decisions = len(NB201_EDGES)
+    Choices over the same options share one softmax head and one embedding (as ENAS shares its op
+    softmax across nodes); the LSTM state tells their positions apart. NB201 is six choices over its
+    5 ops, so one head and one embedding. DARTS is 24 choices (per cell and node: its two sources,
+    then the op of each edge): one op head for the 16 op decisions and one head per node's set of
+    source pairs, shared by the normal and the reduction cell. Node 2's sources can only be `0_1`: a
+    one-option decision, probability 1, so it adds nothing to the log-probability or the entropy.
+    """
 
-    def __init__(self, space: NB201Space, hidden_size: int):
-        super().__init__(hidden_size, len(space.op_names))
+    def __init__(self, space: CategoricalSpace, hidden_size: int):
+        super().__init__(hidden_size)
         self.space = space
+        self.choices = space.choices()
+        groups: dict[tuple[int | str, ...], int] = {}
+        #: Which head (and embedding) each decision uses.
+        self.group = [groups.setdefault(options, len(groups)) for _, options in self.choices]
+        self.embeddings = nn.ModuleList(nn.Embedding(len(options), hidden_size) for options in groups)
+        self.heads = nn.ModuleList(nn.Linear(hidden_size, len(options)) for options in groups)
+        self.num_decisions = len(self.choices)
 
     def forward(self, decisions=None, *, num_samples=None, generator=None, temperature: float = 1.0):
         n, state, x = self._begin(decisions, num_samples)
         taken = torch.zeros(n, self.num_decisions, dtype=torch.long)
         log_prob, entropy = torch.zeros(n), torch.zeros(n)
-        for k in range(self.num_decisions):
+        for k, g in enumerate(self.group):
             state = self.lstm(x, state)
             forced = None if decisions is None else decisions[:, k]
-            op, lp, ent = _categorical(self.op_head(state[0]) / temperature, forced, generator)
-            taken[:, k], log_prob, entropy = op, log_prob + lp, entropy + ent
-            x = self.op_embedding(op)
+            option, lp, ent = _categorical(self.heads[g](state[0]) / temperature, forced, generator)
+            taken[:, k], log_prob, entropy = option, log_prob + lp, entropy + ent
+            x = self.embeddings[g](option)
         return taken, log_prob, entropy
 
-    def decode(self, decisions: Sequence[int]) -> Cell:
-        return nb201_string_to_cell("".join(str(int(d)) for d in decisions))
+    def decode(self, decisions: Sequence[int]) -> Cell | Arch:
+        chosen = {name: options[int(d)] for (name, options), d in zip(self.choices, decisions, strict=True)}
+        return self.space.from_choices(chosen)
 
-    def encode(self, cell: Cell) -> list[int]:
-        return [int(c) for c in nb201_cell_to_string(cell)]
+    def encode(self, cell: Cell | Arch) -> list[int]:
+        """Through the space's `to_choices` (NB201, DARTS). Only teacher-forcing a given cell needs it,
+        never the search, so a space without that inverse (NAS-Bench-Graph, whose `from_choices`
+        merges several forms into one architecture) still searches but cannot encode."""
+        to_choices = getattr(self.space, "to_choices", None)
+        if to_choices is None:
+            raise NotImplementedError(f"the space {self.space.name!r} has no to_choices(cell) to encode a cell by")
+        chosen = to_choices(cell)
+        return [options.index(chosen[name]) for name, options in self.choices]
 
 
 def make_controller(space: SearchSpace, hidden_size: int, init_range: float, seed: int) -> Controller:
@@ -224,8 +248,8 @@ def make_controller(space: SearchSpace, hidden_size: int, init_range: float, see
         torch.manual_seed(seed)
         if isinstance(space, DAGSpace):
             controller: Controller = DAGController(space, hidden_size)
-        elif isinstance(space, NB201Space):
-            controller = NB201Controller(space, hidden_size)
+        elif hasattr(space, "choices"):
+            controller = ChoiceController(space, hidden_size)
         else:
             raise RlnasError(f"the REINFORCE controller has no decision schedule for the space {space.name!r}")
         controller.reset_parameters(init_range)
