@@ -38,3 +38,14 @@ def nb201():
 def make_cell(matrix: list[list[int]], ops: list[int]) -> Cell:
     """A cell from a matrix and interior op labels (input and output are added)."""
     return Cell.from_matrix(np.array(matrix), [INPUT, *ops, OUTPUT])
+
+
+@pytest.fixture
+def torch_one_thread():
+    """The machine is shared: one intra-op thread for torch, the caller's setting restored."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

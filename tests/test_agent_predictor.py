@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from rlnas.agents.general_policy import random_policy
 from rlnas.env.search_episode import EpisodeConfig
@@ -24,13 +23,7 @@ TINY_NETWORK = {"d_model": 16, "num_layers": 1, "num_heads": 2, "ff_dim": 32, "h
 FAST_PATH = PathConfig(epochs=20, num_threads=1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The machine is shared: one intra-op thread, the caller's setting restored."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

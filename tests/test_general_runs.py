@@ -16,13 +16,7 @@ from rlnas.benchmarks import load_benchmark
 from rlnas.env.search_episode import Task
 from rlnas.errors import ConfigError
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

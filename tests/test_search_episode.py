@@ -23,13 +23,7 @@ SMALL = EpisodeConfig(num_elites=2, recent_edits=3, step_cap=2.0)
 TINY_NETWORK = {"d_model": 16, "num_layers": 1, "num_heads": 2, "ff_dim": 32, "head_dim": 16}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The machine is shared: one intra-op thread, the caller's setting restored."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -184,7 +184,7 @@ class GeneralRayExecutor:
         )
         specs = [task_spec(t) for t in self.tasks]
         self.actors = [actor_cls.remote(specs, self.data, c, i, replay_name) for i in range(c.actors)]
-        weights_version, weights_ref, last_sync = 0, ray.put(learner.weights()), learner.updates
+        weights_version, weights_ref, last_sync = 0, ray.put(learner.actor_weights()), learner.updates
         request_steps = c.actor_rounds * c.envs
         replay_size = ray.get(self.replay.size.remote())
         next_save = (learner.updates // c.checkpoint_updates + 1) * c.checkpoint_updates
@@ -222,7 +222,7 @@ class GeneralRayExecutor:
                 self.replay.update_priorities.remote(rows, learner.update(batch, weights))
                 if learner.updates - last_sync >= c.weight_sync_period:
                     weights_ref, weights_version, last_sync = (
-                        ray.put(learner.weights()),
+                        ray.put(learner.actor_weights()),
                         weights_version + 1,
                         learner.updates,
                     )

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from gymnasium.utils import seeding
 
-from rlnas.agents.apex.algorithm import double_dqn_targets, n_step_returns
+from rlnas.agents.apex.algorithm import LearnerState, double_dqn_targets, n_step_returns
 from rlnas.agents.apex.replay import PrioritizedReplay
 from rlnas.agents.general_config import GeneralTrainConfig
 from rlnas.agents.general_policy import GeneralPolicy
@@ -254,7 +254,7 @@ class GeneralActor:
             self.buffers[i] = buffer
 
 
-class GeneralLearner:
+class GeneralLearner(LearnerState):
     """The online and target networks and Adam: one double-DQN update per prioritized batch."""
 
     def __init__(self, config: GeneralTrainConfig, device: str | torch.device, init_seed: int):
@@ -279,24 +279,6 @@ class GeneralLearner:
         if self.updates % self.config.target_update_period == 0:
             self.target.load_state_dict(self.online.state_dict())
         return td
-
-    def weights(self) -> dict[str, torch.Tensor]:
-        """A CPU copy of the online weights, for the actors."""
-        return {k: v.detach().to("cpu", copy=True) for k, v in self.online.state_dict().items()}
-
-    def state_dict(self) -> dict:
-        return {
-            "online": self.online.state_dict(),
-            "target": self.target.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "updates": self.updates,
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        self.online.load_state_dict(state["online"])
-        self.target.load_state_dict(state["target"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.updates = state["updates"]
 
     def policy(self, tasks: Sequence[Task], info: dict) -> GeneralPolicy:
         trained_on = [{"benchmark": t.name, "budget": list(t.budget), "noise": t.noise} for t in tasks]

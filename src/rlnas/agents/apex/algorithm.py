@@ -230,7 +230,35 @@ class Actor:
 
 
 # ---------------------------------------------------------------------- the learner
-class Learner:
+class LearnerState:
+    """What a DQN learner's copies and checkpoints need (`online`, `target`, `optimizer`, `updates`):
+    shared by this learner and the general policy's (`rlnas.agents.general_training.GeneralLearner`)."""
+
+    online: torch.nn.Module
+    target: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    updates: int
+
+    def actor_weights(self) -> dict[str, torch.Tensor]:
+        """A CPU copy of the online weights, for the broadcast to the actors."""
+        return {k: v.detach().to("cpu", copy=True) for k, v in self.online.state_dict().items()}
+
+    def state_dict(self) -> dict:
+        return {
+            "online": self.online.state_dict(),
+            "target": self.target.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "updates": self.updates,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.online.load_state_dict(state["online"])
+        self.target.load_state_dict(state["target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.updates = state["updates"]
+
+
+class Learner(LearnerState):
     def __init__(self, network_config: QNetworkConfig, config: ApeXConfig, device: torch.device):
         self.config = config
         self.device = device
@@ -266,21 +294,3 @@ class Learner:
             "grad_norm": float(grad_norm),
             "td_abs": td.detach().abs().cpu().numpy(),
         }
-
-    def actor_weights(self) -> dict[str, torch.Tensor]:
-        """A CPU copy of the online weights, for the broadcast to the actors."""
-        return {k: v.detach().to("cpu", copy=True) for k, v in self.online.state_dict().items()}
-
-    def state_dict(self) -> dict:
-        return {
-            "online": self.online.state_dict(),
-            "target": self.target.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "updates": self.updates,
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        self.online.load_state_dict(state["online"])
-        self.target.load_state_dict(state["target"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.updates = state["updates"]
