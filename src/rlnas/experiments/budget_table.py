@@ -7,7 +7,8 @@ other strategies, which ignore the budget, once at the largest budget, read at e
 their anytime curve. All comparisons use the same seed, so run r of every strategy starts from the
 same generator. Every comparison is an ordinary `rlnas compare` folder (resumable), under `out`.
 
-Reported per strategy and budget: mean regret (percentage points) with its 95% half-width, and
+Reported per strategy and budget: mean regret (percentage points; the mean best score x 100 where the
+benchmark does not know its best) with its 95% half-width, and
 for the first strategy the difference to each other (a 95% Welch interval); the distinct cells
 that all runs of a strategy queried together; and whether the benchmark is one the strategy's
 policy was trained on (in-distribution).
@@ -99,7 +100,8 @@ def budget_table(config: CompareConfig, budgets: list[int], folders: dict) -> di
             summary = summaries.setdefault(folder, json.loads((folder / "summary.json").read_text()))
             best, cells = _runs(folder, strategy, query)
             best_possible = summary["best_possible"]
-            regret = 100 * (best_possible - best) if best_possible is not None else -100 * best
+            # regret where the benchmark knows its best; else the best score itself (higher is better)
+            regret = 100 * (best_possible - best) if best_possible is not None else 100 * best
             bests[(strategy, b)] = regret
             table[strategy]["budgets"][str(b)] = {
                 "mean_regret": float(regret.mean()),
@@ -121,16 +123,24 @@ def budget_table(config: CompareConfig, budgets: list[int], folders: dict) -> di
         "runs": config.runs,
         "seed": config.seed,
         "budgets": budgets,
-        "unit": "regret, percentage points" if summary["best_possible"] is not None else "-score x 100",
+        "unit": "regret, percentage points"
+        if summary["best_possible"] is not None
+        else "best score x 100 (higher is better)",
         "strategies": table,
         "differences": {"of": first, "to": differences},
     }
 
 
 def table_markdown(table: dict) -> str:
-    """The table as Markdown: mean regret ± 95% half-width; bold differences whose interval excludes 0."""
+    """The table as Markdown: mean regret (or best score) ± 95% half-width; bold differences whose interval
+    excludes 0."""
     budgets = table["budgets"]
-    lines = ["| strategy | " + " | ".join(f"@{b}" for b in budgets) + " |", "|---" * (len(budgets) + 1) + "|"]
+    lines = [
+        f"({table['unit']})",
+        "",
+        "| strategy | " + " | ".join(f"@{b}" for b in budgets) + " |",
+        "|---" * (len(budgets) + 1) + "|",
+    ]
     for name, entry in table["strategies"].items():
         label = f"{name} (in-distribution)" if entry["in_distribution"] else name
         cells = [f"{v['mean_regret']:.3f} ± {v['ci95']:.3f}" for v in entry["budgets"].values()]
