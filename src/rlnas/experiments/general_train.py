@@ -24,8 +24,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from rlnas.agents.apex.command import training_progress
 from rlnas.agents.apex.options import config_overrides
 from rlnas.agents.general_config import GeneralTrainConfig
 from rlnas.agents.general_training import (
@@ -184,14 +184,7 @@ def run_general_train_command(
     left_out = f" without {', '.join(run.without)}" if run.without else ""
     with (
         threads,
-        Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[stats]}"),
-            console=console,
-        ) as bar,
+        training_progress(console) as bar,
     ):
         task = bar.add_task(
             f"{'resuming' if run.resume else 'training'} on {len(run.tasks)} tasks{left_out}",

@@ -51,6 +51,19 @@ def _describe(row: dict) -> str:
     )
 
 
+def training_progress(console: Console) -> Progress:
+    """The progress bar of a training run: description, bar, steps done of the total, time, and a
+    `stats` field the run updates (shared with `rlnas train --tasks`)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"),
+        console=console,
+    )
+
+
 def run_train_command(
     *,
     benchmark: str | None,
@@ -80,15 +93,7 @@ def run_train_command(
             f"{folder} already holds a training run; resume it with --resume {folder} or pick another --out"
         )
     total = spec.config.total_env_steps
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[stats]}"),
-        console=console,
-        transient=False,
-    ) as progress:
+    with training_progress(console) as progress:
         task = progress.add_task(
             f"{'resuming' if resume else 'training'} on {spec.benchmark}",
             total=total,
