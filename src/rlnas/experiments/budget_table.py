@@ -23,7 +23,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from rlnas.errors import RlnasError
 from rlnas.experiments.compare import CompareConfig, run_comparison, run_file_stem
@@ -83,6 +82,10 @@ def _runs(folder: Path, strategy: str, query: int) -> tuple[np.ndarray, set[str]
 
 def welch_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """The difference of means a - b and its 95% Welch half-width."""
+    try:
+        from scipy import stats
+    except ModuleNotFoundError as exc:
+        raise RlnasError("the Welch intervals of the table need SciPy: pip install scipy") from exc
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if va + vb > 0 else 1.0
     return float(a.mean() - b.mean()), float(stats.t.ppf(0.975, dof) * np.sqrt(va + vb))
