@@ -9,7 +9,7 @@ import torch
 from rlnas.cells import nodes_to_edges
 from rlnas.errors import InvalidCellError, RlnasError
 from rlnas.experiments.compare import CompareConfig, run_comparison
-from rlnas.spaces import NB101_SPACE, NB201_SPACE
+from rlnas.spaces import NB101_SPACE, NB201_SPACE, NBGRAPH_SPACE
 from rlnas.spaces.darts import DARTS_OPS, DARTS_SPACE
 from rlnas.spaces.nb201 import NB201_EDGES, nb201_cell_to_string
 from rlnas.strategies import STRATEGIES, make_strategy
@@ -115,6 +115,16 @@ def test_darts_encode_decode_round_trip_on_sampled_architectures(sampler):
         arch = getattr(DARTS_SPACE, sampler)(rng)
         assert controller.decode(controller.encode(arch)) == arch
         assert DARTS_SPACE.from_choices(DARTS_SPACE.to_choices(arch)) == arch
+
+
+def test_nbgraph_encode_decode_round_trip_on_sampled_architectures():
+    space = NBGRAPH_SPACE
+    controller = fresh(space)
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        cell = space.sample(rng)  # a canonical cell: decoding a form of it gives it back
+        assert controller.decode(controller.encode(cell)) == cell
+        assert space.from_choices(space.to_choices(cell)) == cell
 
 
 def test_darts_to_choices_names_the_lower_sources_op_first():

@@ -221,6 +221,15 @@ class NBGraphSpace:
         link = tuple(int(j) for j in values[0::2])
         return self.validate(arch_to_cell(link, tuple(self.op_names.index(name) for name in values[1::2])))
 
+    def to_choices(self, cell: Cell) -> dict[str, int | str]:
+        """A form of the cell's architecture: `from_choices` of it gives the cell back (canonical)."""
+        link, ops = cell_to_arch(cell, len(self.op_names))
+        chosen: dict[str, int | str] = {}
+        for i in range(1, NUM_NODES + 1):
+            chosen[f"input_{i}"] = link[i - 1]
+            chosen[f"op_{i}"] = self.op_names[ops[i - 1]]
+        return chosen
+
     # ------------------------------------------------------------ neighbourhood
     def edits(self, cell: Cell) -> Iterator[tuple[int, Cell]]:
         num_ops = len(self.op_names)

@@ -232,13 +232,8 @@ class ChoiceController(Controller):
         return self.space.from_choices(chosen)
 
     def encode(self, cell: Cell | Arch) -> list[int]:
-        """Through the space's `to_choices` (NB201, DARTS). Only teacher-forcing a given cell needs it,
-        never the search, so a space without that inverse (NAS-Bench-Graph, whose `from_choices`
-        merges several forms into one architecture) still searches but cannot encode."""
-        to_choices = getattr(self.space, "to_choices", None)
-        if to_choices is None:
-            raise NotImplementedError(f"the space {self.space.name!r} has no to_choices(cell) to encode a cell by")
-        chosen = to_choices(cell)
+        """Through the space's `to_choices` (NB201, NAS-Bench-Graph, DARTS), the inverse of `from_choices`."""
+        chosen = self.space.to_choices(cell)
         return [options.index(chosen[name]) for name, options in self.choices]
 
 
