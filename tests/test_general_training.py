@@ -78,19 +78,20 @@ def test_a_task_file_names_benchmarks_budgets_and_augmentations(tmp_path, data_p
     good.write_text(
         "[episode]\nnum_elites = 2\n\n"
         '[[task]]\nbenchmark = "nb201-cifar100"\nbudget = [20, 100]\nnoise = 0.01\nrepeat = "random"\n\n'
-        '[[task]]\nbenchmark = "nbgraph-citeseer"\n'
+        '[[task]]\nbenchmark = "nbgraph-citeseer"\nscale = [0, 1]\n'
     )
     tasks, episode = load_task_file(good, data_path)
-    assert [(t.name, t.budget, t.noise) for t in tasks] == [
-        ("nb201-cifar100", (20, 100), 0.01),
-        ("nbgraph-citeseer", (20, 200), 0.0),
+    assert [(t.name, t.budget, t.noise, t.scale) for t in tasks] == [
+        ("nb201-cifar100", (20, 100), 0.01, None),
+        ("nbgraph-citeseer", (20, 200), 0.0, (0.0, 1.0)),
     ]
     assert tasks[0].benchmark.repeat == "random" and episode == {"num_elites": 2}
     cases = {
         "": "names no task",
         '[[task]]\nbenchmark = "nb201-cifar10"\nbudget = 50\n': "budget is",
-        '[[task]]\nbenchmark = "nb201-cifar10"\nhorizon = 3\n': "takes budget, noise, repeat",
+        '[[task]]\nbenchmark = "nb201-cifar10"\nhorizon = 3\n': "takes budget, noise, repeat, scale",
         '[[task]]\nbenchmark = "nb201-cifar10"\nnoise = -1\n': "non-negative",
+        '[[task]]\nbenchmark = "nb201-cifar10"\nscale = [1, 0]\n': "scale is",
         '[episode]\nwidth = 3\n[[task]]\nbenchmark = "nb201-cifar10"\n': "takes only",
         "[[task]\n": "not valid TOML",
     }

@@ -27,6 +27,8 @@ A task file (TOML) names the tasks and, optionally, the episode rules:
     budget = [20, 200]        # unique queries, drawn log-uniformly per episode
     noise = 0.02              # Gaussian noise on the observed scores (units of the reward scale)
     repeat = "random"         # a training repeat drawn per query, where the benchmark has several
+    scale = [0.0, 1.0]        # (lo, hi) of the reward's score scale (default: the median and best of
+                              # the benchmark's table or of 2,000 samples); [0, 1] shapes raw accuracy
 """
 
 from __future__ import annotations
@@ -90,9 +92,11 @@ def load_task_file(
         raise ConfigError(f'{path} names no task; add [[task]] entries with benchmark = "..." and budget = [lo, hi]')
     specs = []
     for k, entry in enumerate(entries, start=1):
-        unknown = set(entry) - {"benchmark", "budget", "noise", "repeat"}
+        unknown = set(entry) - {"benchmark", "budget", "noise", "repeat", "scale"}
         if unknown or "benchmark" not in entry:
-            raise ConfigError(f"{path}: task {k} needs benchmark and takes budget, noise, repeat (not {unknown})")
+            raise ConfigError(
+                f"{path}: task {k} needs benchmark and takes budget, noise, repeat, scale (not {unknown})"
+            )
         budget = entry.get("budget", [20, 200])
         if not (isinstance(budget, list) and len(budget) == 2 and all(isinstance(b, int) for b in budget)):
             raise ConfigError(f"{path}: task {k}'s budget is [lowest, highest] unique queries, not {budget!r}")
@@ -102,7 +106,16 @@ def load_task_file(
         noise = entry.get("noise", 0.0)
         if not isinstance(noise, int | float) or noise < 0:
             raise ConfigError(f"{path}: task {k}'s noise is a non-negative number, not {noise!r}")
-        specs.append({"benchmark": entry["benchmark"], "budget": budget, "noise": float(noise), "repeat": repeat})
+        scale = entry.get("scale")
+        if scale is not None and not (
+            isinstance(scale, list)
+            and len(scale) == 2
+            and all(isinstance(x, int | float) for x in scale)
+            and scale[0] < scale[1]
+        ):
+            raise ConfigError(f"{path}: task {k}'s scale is [lo, hi] scores with lo < hi, not {scale!r}")
+        spec = {"benchmark": entry["benchmark"], "budget": budget, "noise": float(noise), "repeat": repeat}
+        specs.append(spec | ({"scale": [float(x) for x in scale]} if scale is not None else {}))
     for family in without:
         if not any(in_family(s["benchmark"], family) for s in specs):
             names = ", ".join(dict.fromkeys(s["benchmark"] for s in specs))
