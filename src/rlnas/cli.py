@@ -54,11 +54,13 @@ def _parse_json(text: str, what: str):
         ) from exc
 
 
-GENERAL_POLICY_PREFIX = "general"
+#: The shipped `learned:` policies (one network for every space); any other shipped .pt is an `agent:` policy.
 GENERAL_POLICIES = {
     "general": "one network for every space, trained on policies/general.toml (every family)",
     "general-no-nb101": "trained on policies/general.toml --without nb101 (NB101 unseen)",
     "general-no-nb201": "trained on policies/general.toml --without nb201 (NAS-Bench-201 unseen)",
+    "general-no-nb301": "trained on policies/general.toml --without nb301 (the DARTS space unseen)",
+    "nb301-distilled": "trained on policies/nb301-distilled.toml (the DARTS space alone, alpha = 32)",
 }
 #: The shipped `general` policy's training (README: `rlnas train --tasks src/rlnas/policies/general.toml ...`).
 GENERAL_TRAINING = {
@@ -101,9 +103,8 @@ def info(data: DataOption = None) -> None:
     console.print("[bold]Shipped policies[/]")
     for policy in sorted(p.name for p in (resources.files("rlnas") / "policies").iterdir()):
         name = policy.removesuffix(".pt")
-        if policy.endswith(".pt") and name.startswith(GENERAL_POLICY_PREFIX):
-            what = GENERAL_POLICIES.get(name, "a general policy")
-            console.print(f"  {name:18s} learned:{name}, {what}", highlight=False)
+        if policy.endswith(".pt") and name in GENERAL_POLICIES:
+            console.print(f"  {name:18s} learned:{name}, {GENERAL_POLICIES[name]}", highlight=False)
         elif policy.endswith(".pt"):
             console.print(
                 f"  {name:18s} agent:{name}, trained and evaluated on {name} alone (policies/{name}.toml): "
