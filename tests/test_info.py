@@ -32,6 +32,7 @@ def test_info_lists_benchmarks_spaces_strategies_and_policies_without_heavy_impo
     for policy in ("general", "general-no-nb101", "general-no-nb201", "general-no-nb301", "nb301-distilled"):
         assert f"learned:{policy}," in out, policy  # every general policy is listed as learned:, none as agent:
     assert "agent:nb301-distilled" not in out
+    assert "pip install 'rlnas[nb301]'" in out  # printed as written: square brackets are not rich markup
     assert "HEAVY: []" in result.stderr  # no torch, ray or optuna on the path of `rlnas info`
 
 

@@ -15,6 +15,7 @@ from typing import Annotated
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -87,9 +88,9 @@ def info(data: DataOption = None) -> None:
 
     console.print("[bold]Benchmarks[/] (-b NAME)")
     for name, summary, missing in benchmark_status(data):
-        console.print(f"  {name:18s} {summary}", highlight=False)
+        console.print(f"  {name:18s} {escape(summary)}", highlight=False)
         if missing:
-            console.print(f"  {'':18s} [red]data missing:[/] {missing}", highlight=False)
+            console.print(f"  {'':18s} [red]data missing:[/] {escape(missing)}", highlight=False)
     console.print("[bold]Search spaces[/] (--space NAME, for csv: tables)")
     for name, space in SPACES.items():
         console.print(
@@ -99,7 +100,7 @@ def info(data: DataOption = None) -> None:
         )
     console.print("[bold]Strategies[/] (--strategies a,b,...)")
     for name, text in DESCRIPTIONS.items():
-        console.print(f"  {name:18s} {text}", highlight=False)
+        console.print(f"  {name:18s} {escape(text)}", highlight=False)
     console.print("[bold]Shipped policies[/]")
     for policy in sorted(p.name for p in (resources.files("rlnas") / "policies").iterdir()):
         name = policy.removesuffix(".pt")
