@@ -8,7 +8,7 @@ import torch
 
 from rlnas.agents.general_training import GeneralTrainConfig, load_task_file, train_general
 from rlnas.benchmarks import load_benchmark
-from rlnas.env.search_episode import EpisodeConfig, SearchEpisodeEnv, Task
+from rlnas.env.search_episode import EpisodeConfig, SearchEpisodeEnv, Task, local_search_action
 from rlnas.errors import ConfigError
 
 TINY = {
@@ -102,3 +102,35 @@ def test_a_task_file_names_benchmarks_budgets_and_augmentations(tmp_path, data_p
             load_task_file(bad, data_path)
     with pytest.raises(ConfigError, match="cannot read"):
         load_task_file(tmp_path / "missing.toml")
+
+
+def _agreement_with_the_teacher(policy, task: Task, episode: EpisodeConfig, seed: int) -> float:
+    """The share of a teacher-driven episode's states in which the policy's greedy move is the teacher's kind of
+    move (back to the best cell, an edit of it, or a fresh sample)."""
+    env = SearchEpisodeEnv(task, episode)
+    obs, _ = env.reset(seed=seed)
+    rng, first, agree, total, done = np.random.default_rng(seed), 1 + episode.num_elites, 0, 0, False
+    while not done:
+        action = local_search_action(obs, rng)
+        chosen = policy.act(obs)
+        agree += min(action, first) == min(chosen, first)
+        total += 1
+        obs, _, terminated, truncated, _ = env.step(action)
+        done = terminated or truncated
+    return agree / total
+
+
+def test_teacher_environments_give_demonstrations_that_the_margin_loss_teaches(tasks):
+    episode = EpisodeConfig(num_elites=2, recent_edits=3, step_cap=3.0, unseen_edits_only=True)
+    task = Task(tasks[0].benchmark, (20, 30))
+    settings = TINY | {"total_env_steps": 1200, "episode": episode, "teacher_envs": 1, "demo_loss_weight": 10.0}
+    taught = train_general([task], GeneralTrainConfig(seed=1, demo_margin=0.5, **settings))
+    again = train_general([task], GeneralTrainConfig(seed=1, demo_margin=0.5, **settings))
+    untaught = train_general([task], GeneralTrainConfig(seed=1, demo_margin=0.0, **settings))
+    assert taught.episodes == again.episodes
+    assert {e["teacher"] for e in taught.episodes} == {False, True}
+    scores = {
+        name: np.mean([_agreement_with_the_teacher(r.policy, task, episode, seed) for seed in (7, 8, 9)])
+        for name, r in {"taught": taught, "untaught": untaught}.items()
+    }
+    assert scores["taught"] >= 0.9 > scores["untaught"], scores

@@ -11,7 +11,15 @@ from rlnas.agents.general_policy import GeneralPolicy, random_policy
 from rlnas.agents.general_qnetwork import obs_to_tensors, q_values, stack_observations
 from rlnas.benchmarks import load_benchmark
 from rlnas.benchmarks.transformed import TransformedScores, swap_halves
-from rlnas.env.search_episode import ACTION_KINDS, SLOT_OFFSET, EpisodeConfig, SearchEpisodeEnv, Task
+from rlnas.env.search_episode import (
+    ACTION_KINDS,
+    CONTEXT_FIELDS,
+    SLOT_OFFSET,
+    EpisodeConfig,
+    SearchEpisodeEnv,
+    Task,
+    local_search_action,
+)
 from rlnas.errors import RlnasError
 from rlnas.spaces.layout import OP_CHANGE
 from rlnas.strategies.learned import LearnedSearch
@@ -79,6 +87,50 @@ def test_revisits_gain_nothing_and_cost_steps_of_the_cap(benchmarks):
         done = terminated or truncated
     assert truncated and not terminated
     assert env.session.unique_queries == queries and env.steps == env.step_cap == 80 > steps
+
+
+@pytest.mark.parametrize("name", ["nb101", "nb301-distilled"])
+def test_with_unseen_edits_only_every_edit_is_a_query(benchmarks, name):
+    config = EpisodeConfig(num_elites=2, recent_edits=3, step_cap=4.0, unseen_edits_only=True)
+    env = SearchEpisodeEnv(Task(benchmarks[name], (40, 40)), config)
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=2)
+    rng, first, edits, done = np.random.default_rng(2), 1 + config.num_elites, 0, False
+    while not done:
+        assert not np.any(obs["action_mask"][first:] & obs["action_seen"][first:])
+        action = int(rng.choice(np.flatnonzero(obs["action_mask"])))
+        queries = env.session.unique_queries
+        obs, _, terminated, truncated, info = env.step(action)
+        if action >= first:
+            edits += 1
+            assert info["new"] and env.session.unique_queries == queries + 1
+        done = terminated or truncated
+    assert edits > 10
+
+
+def test_the_teacher_is_local_search_from_the_best_cell(benchmarks):
+    """Every cell the teacher queries is a neighbour of the best cell found before it, or a fresh sample once
+    every neighbour of the best is known; it never revisits by an edit."""
+    bench = benchmarks["nb201-cifar10"]
+    env = SearchEpisodeEnv(Task(bench, (60, 60)), EpisodeConfig(num_elites=2, step_cap=3.0, unseen_edits_only=True))
+    obs, _ = env.reset(seed=4)
+    rng, first, kinds, done = np.random.default_rng(4), 1 + 2, {"edit": 0, "return": 0, "fresh": 0}, False
+    while not done:
+        best = env._elites[0][2]
+        action = local_search_action(obs, rng)
+        if action >= first:
+            assert env.identity == best and obs["action_seen"][action] == 0
+            kinds["edit"] += 1
+        elif action == 1:
+            assert env.identity != best
+            kinds["return"] += 1
+        else:
+            assert env.identity == best and obs["context"][CONTEXT_FIELDS.index("known_neighbour_fraction")] == 1.0
+            kinds["fresh"] += 1
+        obs, _, terminated, truncated, _ = env.step(action)
+        done = terminated or truncated
+    assert terminated and kinds["edit"] >= 40 and kinds["return"] > 0
+    assert env.best.score > np.quantile(bench.all_scores(), 0.99)
 
 
 def test_observations_depend_on_the_order_of_scores_only(benchmarks):

@@ -27,6 +27,14 @@ class GeneralTrainConfig:
     epsilon_base ** (1 + epsilon_exponent * i / (N - 1))."""
     epsilon_exponent: float = 7.0
     """See epsilon_base."""
+    teacher_envs: int = 0
+    """Environments of each actor (its last ones) that follow local search (`local_search_action`)
+    instead of the network: their transitions are demonstrations (Ape-X DQfD, Pohlen et al. 2018)."""
+    demo_margin: float = 0.0
+    """DQfD's large margin on demonstrations: the loss max_a [Q(s, a) + margin * (a != a_demo)] - Q(s, a_demo)
+    pushes the demonstrated action's value above every other's by the margin (0: no margin loss)."""
+    demo_loss_weight: float = 1.0
+    """Weight of the margin loss against the TD loss."""
     gamma: float = 0.99
     """Discount per step."""
     n_step: int = 3
@@ -103,6 +111,9 @@ class GeneralTrainConfig:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         rules = {  # field: (holds, the rule in words)
             "seed": (self.seed >= 0, ">= 0"),
+            "teacher_envs": (0 <= self.teacher_envs < self.envs, ">= 0 and below envs"),
+            "demo_margin": (self.demo_margin >= 0, ">= 0"),
+            "demo_loss_weight": (self.demo_loss_weight >= 0, ">= 0"),
             "learning_starts": (self.learning_starts >= 0, ">= 0"),
             "actor_restarts": (self.actor_restarts >= 0, ">= 0"),
             "gamma": (0 <= self.gamma <= 1, "in [0, 1]"),

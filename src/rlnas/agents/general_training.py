@@ -5,7 +5,10 @@ an epsilon ladder over the environments, actor-side initial priorities), here ov
 `SearchEpisodeEnv` episodes (whole searches of variable length, terminal when the budget is spent,
 bootstrapped when the step cap cuts them) and the one network for every space. Every environment
 draws its task per episode from the task list; an actor steps its environments in lockstep with one
-batched forward pass and emits an episode's transitions when it ends. Everything random comes from
+batched forward pass and emits an episode's transitions when it ends. With `teacher_envs` > 0 the last
+environments of each actor follow local search instead (`local_search_action`) and their transitions
+are demonstrations, on which DQfD's large-margin loss (`demo_margin`) teaches the network the
+teacher's choice while the TD loss learns where to do better (Ape-X DQfD). Everything random comes from
 generators seeded by `seed`; the network is initialised under a forked torch generator; so two runs
 of the same configuration in one process give the same weights bit for bit. `rlnas.agents.general_ray`
 runs the same actor and learner with the actors in Ray processes.
@@ -52,7 +55,7 @@ from rlnas.agents.general_policy import GeneralPolicy
 from rlnas.agents.general_qnetwork import OBS_KEYS, GeneralQNetwork, obs_to_tensors, stack_observations
 from rlnas.agents.policy import atomic_torch_save, load_versioned
 from rlnas.benchmarks import REPEATS, check_benchmark, load_benchmark
-from rlnas.env.search_episode import EpisodeConfig, SearchEpisodeEnv, Task
+from rlnas.env.search_episode import EpisodeConfig, SearchEpisodeEnv, Task, local_search_action
 from rlnas.errors import CheckpointError, ConfigError
 
 __all__ = ["GeneralTrainConfig", "GeneralTrainingResult", "load_task_file", "train_general"]
@@ -158,13 +161,14 @@ class GeneralTrainingResult:
 
 
 def transition_layout(observation_space) -> dict[str, tuple[tuple, np.dtype]]:
-    """A replay row: observation, next observation (adjacency bits packed, 8x smaller), action, return, discount."""
+    """A replay row: observation, next observation (adjacency bits packed, 8x smaller), action, return, discount,
+    and whether the teacher took the action (a demonstration)."""
     space = observation_space
     layout = {k: (space[k].shape, space[k].dtype) for k in OBS_KEYS}
     layout["adjacency"] = (np.packbits(np.zeros(space["adjacency"].shape, np.uint8), axis=-1).shape, np.uint8)
     layout |= {f"next_{k}": v for k, v in layout.items()}
     layout |= {"action": ((), np.dtype(np.int64)), "return": ((), np.float32), "discount": ((), np.float32)}
-    return layout
+    return layout | {"demo": ((), np.float32)}
 
 
 class _EpisodeBuffer:
@@ -195,6 +199,7 @@ class GeneralActor:
         self.config, self.network, self.epsilons, self.device = config, network, epsilons, device
         self.explore_rng = np.random.default_rng(explore_seed)
         self.envs = [SearchEpisodeEnv(tasks, config.episode) for _ in env_seeds]
+        self.teachers = len(env_seeds) - config.teacher_envs  # environments from this one on follow the teacher
         self.buffers = [self._begin(env, seed) for env, seed in zip(self.envs, env_seeds, strict=True)]
 
     @staticmethod
@@ -214,7 +219,12 @@ class GeneralActor:
         for i, (env, buffer) in enumerate(zip(self.envs, self.buffers, strict=True)):
             valid = np.flatnonzero(buffer.obs[-1]["action_mask"])
             explore, pick = self.explore_rng.random(2)
-            action = int(valid[int(pick * len(valid))]) if explore < self.epsilons[i] else int(q[i].argmax())
+            if i >= self.teachers:
+                action = local_search_action(buffer.obs[-1], self.explore_rng)
+            elif explore < self.epsilons[i]:
+                action = int(valid[int(pick * len(valid))])
+            else:
+                action = int(q[i].argmax())
             obs, reward, terminated, truncated, info = env.step(action)
             buffer.q.append(q[i])
             buffer.actions.append(action)
@@ -222,7 +232,7 @@ class GeneralActor:
             buffer.obs.append(obs)
             if terminated or truncated:
                 buffer.q.append(self.q_of([obs])[0])
-                transitions, priorities = _transitions(buffer, terminated, self.config)
+                transitions, priorities = _transitions(buffer, terminated, self.config, i >= self.teachers)
                 row = {
                     "env_steps": i + 1,
                     "task": info["task"],
@@ -230,6 +240,7 @@ class GeneralActor:
                     "return": float(sum(buffer.rewards)),
                     "best_score": info["best_score"],
                     "epsilon": float(self.epsilons[i]),
+                    "teacher": i >= self.teachers,
                 }
                 finished.append((transitions, priorities, row))
                 self.buffers[i] = self._begin(env)
@@ -443,8 +454,11 @@ def train_general(
     return GeneralTrainingResult(learner.policy(tasks, info), episodes, wall)
 
 
-def _transitions(buffer: _EpisodeBuffer, terminated: bool, c: GeneralTrainConfig) -> tuple[dict, np.ndarray]:
-    """The episode's n-step transitions and their initial priorities (|TD error| under the actor's Q)."""
+def _transitions(
+    buffer: _EpisodeBuffer, terminated: bool, c: GeneralTrainConfig, demo: bool
+) -> tuple[dict, np.ndarray]:
+    """The episode's n-step transitions and their initial priorities (|TD error| under the actor's Q);
+    `demo`: the teacher acted."""
     rewards = np.asarray(buffer.rewards)
     returns, discounts, boot = n_step_returns(rewards, c.gamma, c.n_step, terminated)
     q = np.stack(buffer.q)
@@ -457,20 +471,28 @@ def _transitions(buffer: _EpisodeBuffer, terminated: bool, c: GeneralTrainConfig
     for key in ("adjacency", "next_adjacency"):  # the replay keeps the adjacency bits packed (8x smaller)
         transitions[key] = np.packbits(transitions[key], axis=-1)
     transitions |= {"action": actions, "return": returns.astype(np.float32), "discount": discounts.astype(np.float32)}
+    transitions["demo"] = np.full(len(actions), float(demo), dtype=np.float32)
     return transitions, priorities
 
 
 def dqn_update(online, target, optimizer, batch, weights, c: GeneralTrainConfig, device) -> np.ndarray:
-    """One double-DQN step with importance weights and a Huber loss; the new |TD errors|."""
+    """One double-DQN step with importance weights and a Huber loss, plus DQfD's large-margin loss on the
+    demonstrations when `c.demo_margin` > 0; the new |TD errors|."""
     obs = obs_to_tensors({k: batch[k] for k in OBS_KEYS}, device)
     next_obs = obs_to_tensors({k: batch[f"next_{k}"] for k in OBS_KEYS}, device)
     action = torch.as_tensor(batch["action"], device=device)
-    q = online(obs).gather(1, action[:, None]).squeeze(1)
+    q_all = online(obs)
+    q = q_all.gather(1, action[:, None]).squeeze(1)
     with torch.no_grad():
         ret = torch.as_tensor(batch["return"], device=device)
         discount = torch.as_tensor(batch["discount"], device=device)
         goal = double_dqn_targets(ret, discount, online(next_obs), target(next_obs))
     loss = (torch.as_tensor(weights, device=device) * F.huber_loss(q, goal, reduction="none")).mean()
+    if c.demo_margin > 0:
+        demo = torch.as_tensor(batch["demo"], device=device)
+        margins = torch.full_like(q_all, c.demo_margin).scatter(1, action[:, None], 0.0)
+        excess = (q_all + margins).max(dim=1).values - q  # >= 0: the margin the demonstrated action lacks
+        loss = loss + c.demo_loss_weight * (demo * excess).mean()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(online.parameters(), c.max_grad_norm)

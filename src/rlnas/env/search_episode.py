@@ -19,7 +19,10 @@ Actions (`Discrete(1 + num_elites + max_edits)`): 0 draws a fresh sample, 1..K r
 k-1 (the run's k-th best cell), and 1 + K + e is edit e of the space's published layout
 (`space.edit_layout`) applied to the current cell. `obs["action_mask"]` marks the valid ones; a
 masked action is a documented no-op that costs a step (`strict=True` raises instead), as
-Gymnasium's `check_env` steps with unmasked random actions. `obs["action_args"]` says what every
+Gymnasium's `check_env` steps with unmasked random actions. With `unseen_edits_only` the edits to
+cells the run has queried are masked too, so that every edit is a query and only a return to an
+elite goes back to a known cell: a policy then cannot circle among known cells, and a greedy policy
+that returns to the best and edits it is local search (`local_search_action`). `obs["action_args"]` says what every
 action is, in terms of the tokens, so that one network reads any space: (kind, u, v, op slot),
 kind in `ACTION_KINDS`; for edits u and v are the token positions of the layout's vertex and
 other vertex (-1 for none); for a return to elite k, u = max_vertices + k; for a fresh sample,
@@ -126,6 +129,9 @@ class EpisodeConfig:
     """Shaping form (`rlnas.rewards.SHAPING_FORMS`)."""
     relabel_ops: bool = True
     """Map the ops to random slots per episode (op identity as slots); False: op k is slot k."""
+    unseen_edits_only: bool = False
+    """Mask the edits that lead to a cell the run has queried: every edit costs a query, a return to
+    an elite is the only way back to a known cell, and a policy cannot circle among known cells."""
     reference_samples: int = 2000
     """Sampled cells that set the reward scale of a benchmark without a table of every score."""
 
@@ -157,6 +163,18 @@ class _Edits(NamedTuple):
 
 def _cells(arch: Cell | Arch) -> tuple[Cell, ...]:
     return arch.cells if isinstance(arch, Arch) else (arch,)
+
+
+def local_search_action(obs: dict[str, np.ndarray], rng: np.random.Generator) -> int:
+    """The action local search takes in a search episode (the teacher of `GeneralTrainConfig.teacher_envs`):
+    back to the best cell when elsewhere, else a uniformly drawn edit to a cell the run has not queried,
+    else (every neighbour of the best known) a fresh sample."""
+    mask, seen = obs["action_mask"], obs["action_seen"]
+    if obs["context"][CONTEXT_FIELDS.index("current_is_best")] < 0.5 and mask[1]:
+        return 1
+    first = 1 + len(obs["elites"])
+    unseen = np.flatnonzero(mask[first:] & (1 - seen[first:]))
+    return first + int(rng.choice(unseen)) if len(unseen) else 0
 
 
 class SearchEpisodeEnv(gym.Env):
@@ -340,6 +358,8 @@ class SearchEpisodeEnv(gym.Env):
             mask[1 + k] = elite[2] != self.identity
         for action, identity in identities.items():
             seen[action] = identity in self._observed
+        if c.unseen_edits_only:
+            mask[1 + c.num_elites :] &= 1 - seen[1 + c.num_elites :]
         used = self.session.unique_queries
         left = self.budget - used
         waited = used - self._last_improvement
@@ -470,7 +490,10 @@ class SearchEpisodeEnv(gym.Env):
         elif 1 <= action <= len(self._elites):
             target = self._elites[action - 1][3] if self._elites[action - 1][2] != self.identity else None
         else:
-            target = self._edits_of(self.cell).targets.get(action)
+            edits = self._edits_of(self.cell)
+            target = edits.targets.get(action)
+            if self.config.unseen_edits_only and edits.identities.get(action) in self._observed:
+                target = None
         self._proposed = (action, target)
         return target
 

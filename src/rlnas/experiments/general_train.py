@@ -157,7 +157,7 @@ def plan_general_run(
 
 
 def _describe(status: dict) -> str:
-    recent = status["episodes"][-50:]
+    recent = [e for e in status["episodes"] if not e.get("teacher")][-50:]  # the policy's, not the teacher's
     if not recent:
         return f"{status['updates']:,} updates, no episode finished yet"
     mean = sum(e["return"] for e in recent) / len(recent)

@@ -151,20 +151,30 @@ def plot_general_training(episodes: list[dict], title: str, path: Path, window: 
     """A general policy's training curve: the episode return over all tasks, then the best score each episode
     found, one panel per task; rolling means over `window` episodes, against environment steps.
 
-    `episodes` are the rows of a training's episodes.json (env_steps, task, return, best_score).
+    `episodes` are the rows of a training's episodes.json (env_steps, task, return, best_score, and whether
+    the local-search teacher acted: its episodes are drawn apart, for comparison).
     """
     tasks = list(dict.fromkeys(e["task"] for e in episodes))
     columns = min(4, len(tasks) + 1)
     rows = -(-(len(tasks) + 1) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.9 * rows), squeeze=False)
 
+    groups = {"policy": False, "local-search teacher": True}
+    if not any(e.get("teacher") for e in episodes):
+        groups = {"policy": False}
+
     def rolling(ax, rows_: list[dict], key: str, label: str) -> None:
-        steps = np.array([e["env_steps"] for e in rows_])
-        values = np.array([e[key] for e in rows_], dtype=float)
-        size = max(1, min(window, len(values) // 5))
-        ax.plot(steps, values, ".", markersize=2, alpha=0.25)
-        if len(values) >= size:
-            ax.plot(steps[size - 1 :], np.convolve(values, np.ones(size) / size, mode="valid"))
+        for (name, teacher), color in zip(groups.items(), ("C0", "C1"), strict=False):
+            chosen = [e for e in rows_ if e.get("teacher", False) == teacher]
+            steps = np.array([e["env_steps"] for e in chosen])
+            values = np.array([e[key] for e in chosen], dtype=float)
+            size = max(1, min(window, len(values) // 5))
+            ax.plot(steps, values, ".", markersize=2, alpha=0.25, color=color)
+            if len(values) >= size:
+                mean = np.convolve(values, np.ones(size) / size, mode="valid")
+                ax.plot(steps[size - 1 :], mean, color=color, label=name)
+        if len(groups) > 1:
+            ax.legend(fontsize=7)
         ax.set_xlabel("environment steps")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
