@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -180,6 +182,28 @@ def test_ops_are_slots_relabelled_per_episode(benchmarks):
     fixed = SearchEpisodeEnv(Task(bench, (10, 10)), EpisodeConfig(relabel_ops=False))
     fixed.reset(seed=0)
     assert fixed._slots == list(range(len(bench.space.op_names)))
+
+
+def test_edit_kinds_are_slots_relabelled_per_episode_when_asked(benchmarks):
+    bench = benchmarks["nb101"]
+    layout = bench.space.edit_layout.arrays
+    first = 1 + SMALL.num_elites
+    edits = np.arange(len(layout))
+    kind_maps = set()
+    for seed in range(6):
+        env = SearchEpisodeEnv(Task(bench, (10, 10)), replace(SMALL, relabel_kinds=True))
+        obs, _ = env.reset(seed=seed)
+        shown = obs["action_args"][first + edits, 0]
+        kind_map = {int(k): int(v) for k, v in zip(layout[:, 0], shown, strict=True)}
+        assert all(kind_map[int(k)] == v for k, v in zip(layout[:, 0], shown, strict=True))  # a consistent map
+        assert len(set(kind_map.values())) == len(kind_map)  # an injection
+        assert [env.move_kind(first + e) for e in edits] == [ACTION_KINDS[k] for k in layout[:, 0]]
+        assert env.move_kind(0) == "fresh_sample" and env.move_kind(1) == "return_elite"
+        kind_maps.add(tuple(sorted(kind_map.items())))
+    assert len(kind_maps) > 1
+    fixed = SearchEpisodeEnv(Task(bench, (10, 10)), SMALL)
+    obs, _ = fixed.reset(seed=0)
+    assert list(obs["action_args"][first + edits, 0]) == list(layout[:, 0])
 
 
 def test_a_space_that_does_not_fit_the_sizes_is_a_one_line_error(benchmarks):

@@ -41,7 +41,9 @@ is therefore no augmentation here; noise on the observed scores (`Task.noise`) i
 
 Op identity as slots: per episode the space's ops are mapped to `op_slots` slots by a random
 injection (`relabel_ops=True`), so the token of an op says nothing by itself and a policy must
-infer what an op does from the scores it observes.
+infer what an op does from the scores it observes. `relabel_kinds=True` does the same to the edit
+kinds (the first argument of an edit action and the kind of a recent move): the observation then
+shows a kind slot, and `move_kind` says what the action really does.
 """
 
 from __future__ import annotations
@@ -129,6 +131,10 @@ class EpisodeConfig:
     """Shaping form (`rlnas.rewards.SHAPING_FORMS`)."""
     relabel_ops: bool = True
     """Map the ops to random slots per episode (op identity as slots); False: op k is slot k."""
+    relabel_kinds: bool = False
+    """Map the edit kinds to random kind slots per episode, as the ops: a kind the policy never trained
+    on (NB101's insert, say, for a policy trained on NAS-Bench-201's op changes) then reads as kinds it
+    did, and what an edit does is inferred from the vertices it names and the scores it brings."""
     unseen_edits_only: bool = False
     """Mask the edits that lead to a cell the run has queried: every edit costs a query, a return to
     an elite is the only way back to a known cell, and a policy cannot circle among known cells."""
@@ -331,7 +337,7 @@ class SearchEpisodeEnv(gym.Env):
         args = self._global_args.copy()
         base = np.asarray(offsets, dtype=np.int16)[np.minimum(layout[:, 1], len(offsets) - 1)]
         edits = args[first : first + len(layout)]
-        edits[:, 0] = layout[:, 0]
+        edits[:, 0] = self._kind_slots[layout[:, 0]]
         edits[:, 1] = base + layout[:, 2]
         edits[:, 2] = np.where(layout[:, 3] == NONE, NONE, base + layout[:, 3])
         edits[:, 3] = np.where(layout[:, 4] == NONE, NONE, self._slots_array[np.maximum(layout[:, 4], 0)])
@@ -426,6 +432,8 @@ class SearchEpisodeEnv(gym.Env):
         slots = rng.permutation(self.config.op_slots)[:num_ops] if self.config.relabel_ops else np.arange(num_ops)
         self._slots = [int(s) for s in slots]
         self._slots_array = np.asarray(self._slots, dtype=np.int16)
+        kinds = len(EDIT_KINDS)
+        self._kind_slots = rng.permutation(kinds) if self.config.relabel_kinds else np.arange(kinds)
         self._layout = self.space.edit_layout.arrays
         self._global_args = self._action_args_template()
         self._encodings: dict = {}
@@ -475,6 +483,13 @@ class SearchEpisodeEnv(gym.Env):
             self._observe(result, identity, self.session.unique_queries)
         self.current, self.cell, self.identity, self.current_is_new = result, result.cell, identity, new
         return new
+
+    def move_kind(self, action: int) -> str:
+        """What `action` does (an `ACTION_KINDS` name), whatever kind slot the observation shows it in."""
+        first = 1 + self.config.num_elites
+        if action >= first:
+            return EDIT_KINDS[int(self._layout[action - first, 0])]
+        return ACTION_KINDS[FRESH_SAMPLE if action == 0 else RETURN_ELITE]
 
     def propose(self, action: int) -> Cell | Arch | None:
         """The cell `action` moves to (None for a masked action); `step(action)` then moves there.

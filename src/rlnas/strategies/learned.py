@@ -59,7 +59,7 @@ class LearnedSearch(Strategy):
         return self.policy.fingerprint
 
     def start(self, space: SearchSpace, rng: np.random.Generator) -> None:
-        from rlnas.env.search_episode import ACTION_KINDS, SearchEpisodeEnv, Task
+        from rlnas.env.search_episode import SearchEpisodeEnv, Task
 
         super().start(space, rng)
         self.told = ToldResults(space)
@@ -70,7 +70,6 @@ class LearnedSearch(Strategy):
         self.obs: dict[str, np.ndarray] | None = None
         self.pending: tuple[str, int] | None = None  # ("reset", seed) or ("step", action)
         self.moves: dict[str, int] = {}  # moves by kind (edits, returns to an elite, fresh samples)
-        self.kinds = ACTION_KINDS
 
     def ask(self) -> Cell | None:
         if self.pending is not None:
@@ -80,7 +79,7 @@ class LearnedSearch(Strategy):
             return self.space.sample(self.rng)
         action = self.choose(self.obs)
         self.pending = ("step", action)
-        kind = f"moves_{self.kinds[int(self.obs['action_args'][action][0])]}"
+        kind = f"moves_{self.env.move_kind(action)}"
         self.moves[kind] = self.moves.get(kind, 0) + 1
         return self.env.propose(action)
 
