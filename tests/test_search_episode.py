@@ -110,6 +110,25 @@ def test_with_unseen_edits_only_every_edit_is_a_query(benchmarks, name):
     assert edits > 10
 
 
+def test_keep_better_only_moves_on_improving_edits_alone(benchmarks):
+    config = EpisodeConfig(num_elites=2, step_cap=3.0, unseen_edits_only=True, keep_better_only=True)
+    env = SearchEpisodeEnv(Task(benchmarks["nb201-cifar10"], (60, 60)), config)
+    obs, _ = env.reset(seed=6)
+    rng, first, moved, stayed, done = np.random.default_rng(6), 1 + config.num_elites, 0, 0, False
+    while not done:
+        action = int(rng.choice(np.flatnonzero(obs["action_mask"])))
+        before = (env.identity, env._observed[env.identity])
+        obs, _, terminated, truncated, _ = env.step(action)
+        if action >= first:
+            queried = env.session.history[-1]
+            better = env._observed[env.task.benchmark.identity(queried.cell)] > before[1]
+            assert env.identity == (env.task.benchmark.identity(queried.cell) if better else before[0])
+            moved, stayed = moved + better, stayed + (not better)
+            assert obs["recent"][0, len(ACTION_KINDS) + 2] == 1.0  # the query is in the recent moves
+        done = terminated or truncated
+    assert moved > 0 and stayed > 0
+
+
 def test_the_teacher_is_local_search_from_the_best_cell(benchmarks):
     """Every cell the teacher queries is a neighbour of the best cell found before it, or a fresh sample once
     every neighbour of the best is known; it never revisits by an edit."""

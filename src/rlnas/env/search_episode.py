@@ -22,7 +22,9 @@ masked action is a documented no-op that costs a step (`strict=True` raises inst
 Gymnasium's `check_env` steps with unmasked random actions. With `unseen_edits_only` the edits to
 cells the run has queried are masked too, so that every edit is a query and only a return to an
 elite goes back to a known cell: a policy then cannot circle among known cells, and a greedy policy
-that returns to the best and edits it is local search (`local_search_action`). `obs["action_args"]` says what every
+that returns to the best and edits it is local search (`local_search_action`). With
+`keep_better_only` an edit moves only when it improves on the current cell (local search's accept
+rule), so a policy that merely edits is a hill-climber from wherever it stands. `obs["action_args"]` says what every
 action is, in terms of the tokens, so that one network reads any space: (kind, u, v, op slot),
 kind in `ACTION_KINDS`; for edits u and v are the token positions of the layout's vertex and
 other vertex (-1 for none); for a return to elite k, u = max_vertices + k; for a fresh sample,
@@ -135,6 +137,10 @@ class EpisodeConfig:
     """Map the edit kinds to random kind slots per episode, as the ops: a kind the policy never trained
     on (NB101's insert, say, for a policy trained on NAS-Bench-201's op changes) then reads as kinds it
     did, and what an edit does is inferred from the vertices it names and the scores it brings."""
+    keep_better_only: bool = False
+    """Local search's accept rule: an edit to a new cell that scores no better than the current one (as
+    observed) is queried, and seen in the recent moves, but the current cell stays; returns, fresh
+    samples and improving edits move."""
     unseen_edits_only: bool = False
     """Mask the edits that lead to a cell the run has queried: every edit costs a query, a return to
     an elite is the only way back to a known cell, and a policy cannot circle among known cells."""
@@ -527,6 +533,7 @@ class SearchEpisodeEnv(gym.Env):
             target = self.cell
         previous_rank = self.rank(self._observed[self.identity])
         kind, _, _, slot = (int(x) for x in self._edits_of(self.cell).args[action])
+        parent = (self.current, self.cell, self.identity)
         new = self._move(target)
         self.steps += 1
         self._stuck = 0 if new else self._stuck + 1
@@ -536,6 +543,10 @@ class SearchEpisodeEnv(gym.Env):
             improved = float(new and self._last_improvement == self.session.unique_queries)
             rank_change = self.rank(self._observed[self.identity]) - previous_rank
             self._recent.append((kind, slot, rank_change, float(new), improved))
+            worse = self._observed[self.identity] <= self._observed[parent[2]]
+            if self.config.keep_better_only and new and action > self.config.num_elites and worse:
+                self.current, self.cell, self.identity = parent  # queried, not moved to
+                self.current_is_new = False
         terminated = self.session.unique_queries >= self.budget
         truncated = not terminated and self.steps >= self.step_cap
         info = self._info(cell=self.cell, new=new, invalid_action=invalid)
