@@ -1,0 +1,61 @@
+"""Where a general policy departs from local search: its greedy move against the teacher's, by situation.
+
+    python scripts/teacher_agreement.py runs/taught-no-nb101/policy.pt nb101 --episodes 10 --budget 100
+
+Steps the policy's own episodes (greedy) on a benchmark and counts, in each state, whether the current
+cell is the run's best, what `local_search_action` would do there (edit, return, fresh) and what the
+policy does. A policy that copies the teacher has only matching pairs; the counts show where it
+departs (for instance editing away from a worse cell instead of going back to the best).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+import numpy as np
+
+from rlnas.agents.general_policy import GeneralPolicy
+from rlnas.benchmarks import load_benchmark
+from rlnas.env.search_episode import CONTEXT_FIELDS, SearchEpisodeEnv, Task, local_search_action
+from rlnas.errors import RlnasError
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("policy", help="a general policy file or a shipped policy's name")
+    parser.add_argument("benchmark")
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--budget", type=int, default=100)
+    parser.add_argument("--data", default=None, help="the data folder (default: RLNAS_DATA)")
+    args = parser.parse_args()
+    try:
+        policy = GeneralPolicy.load(args.policy)
+        bench = load_benchmark(args.benchmark, data=args.data)
+    except RlnasError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    env = SearchEpisodeEnv(Task(bench, (args.budget, args.budget), scale=(0.0, 1.0)), policy.episode)
+    first, is_best = 1 + policy.episode.num_elites, CONTEXT_FIELDS.index("current_is_best")
+
+    def kind(action: int) -> str:
+        return "edit" if action >= first else "return" if action >= 1 else "fresh"
+
+    counts: Counter = Counter()
+    teacher_rng = np.random.default_rng(0)
+    for episode in range(args.episodes):
+        obs, _ = env.reset(seed=episode)
+        done = False
+        while not done:
+            action = policy.act(obs)
+            where = "at the best" if obs["context"][is_best] > 0.5 else "elsewhere"
+            counts[(where, kind(local_search_action(obs, teacher_rng)), kind(action))] += 1
+            obs, _, terminated, truncated, _ = env.step(action)
+            done = terminated or truncated
+    print(f"{args.policy} on {args.benchmark}: {args.episodes} episodes of budget {args.budget}")
+    print("| current cell | teacher | policy | states |\n|---|---|---|---|")
+    for (where, teacher, chosen), n in sorted(counts.items()):
+        print(f"| {where} | {teacher} | {chosen} | {n} |")
+
+
+if __name__ == "__main__":
+    main()
