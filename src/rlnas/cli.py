@@ -62,6 +62,7 @@ GENERAL_POLICIES = {
     "general-no-nb201": "trained on policies/general.toml --without nb201 (NAS-Bench-201 unseen)",
     "general-no-nb301": "trained on policies/general.toml --without nb301 (the DARTS space unseen)",
     "nb301-distilled": "trained on policies/nb301-distilled.toml (the DARTS space alone, alpha = 32)",
+    "taught-no-nb101": "trained on policies/taught.toml --without nb101 with a local-search teacher (NB101 unseen)",
 }
 #: The shipped `general` policy's training (README: `rlnas train --tasks src/rlnas/policies/general.toml ...`).
 GENERAL_TRAINING = {
