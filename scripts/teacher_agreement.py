@@ -17,7 +17,7 @@ import numpy as np
 
 from rlnas.agents.general_policy import GeneralPolicy
 from rlnas.benchmarks import load_benchmark
-from rlnas.env.search_episode import CONTEXT_FIELDS, SearchEpisodeEnv, Task, local_search_action
+from rlnas.env.search_episode import CURRENT_IS_BEST, SearchEpisodeEnv, Task, local_search_action
 from rlnas.errors import RlnasError
 
 
@@ -35,7 +35,7 @@ def main() -> None:
     except RlnasError as exc:
         raise SystemExit(f"error: {exc}") from None
     env = SearchEpisodeEnv(Task(bench, (args.budget, args.budget), scale=(0.0, 1.0)), policy.episode)
-    first, is_best = 1 + policy.episode.num_elites, CONTEXT_FIELDS.index("current_is_best")
+    first = 1 + policy.episode.num_elites
 
     def kind(action: int) -> str:
         return "edit" if action >= first else "return" if action >= 1 else "fresh"
@@ -47,7 +47,7 @@ def main() -> None:
         done = False
         while not done:
             action = policy.act(obs)
-            where = "at the best" if obs["context"][is_best] > 0.5 else "elsewhere"
+            where = "at the best" if obs["context"][CURRENT_IS_BEST] > 0.5 else "elsewhere"
             counts[(where, kind(local_search_action(obs, teacher_rng)), kind(action))] += 1
             obs, _, terminated, truncated, _ = env.step(action)
             done = terminated or truncated

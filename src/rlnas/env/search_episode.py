@@ -87,6 +87,7 @@ CONTEXT_FIELDS = (
     "known_neighbour_fraction",
     "vertex_fraction",
 )
+CURRENT_IS_BEST = CONTEXT_FIELDS.index("current_is_best")
 ELITE_FIELDS = ("present", "rank", "found_fraction", "is_current")
 RECENT_FIELDS = (*(f"kind_{k}" for k in ACTION_KINDS), "present", "rank_change", "new", "improved")
 #: Budgets and waits are also given on a log scale relative to this many queries.
@@ -182,7 +183,7 @@ def local_search_action(obs: dict[str, np.ndarray], rng: np.random.Generator) ->
     back to the best cell when elsewhere, else a uniformly drawn edit to a cell the run has not queried,
     else (every neighbour of the best known) a fresh sample."""
     mask, seen = obs["action_mask"], obs["action_seen"]
-    if obs["context"][CONTEXT_FIELDS.index("current_is_best")] < 0.5 and mask[1]:
+    if obs["context"][CURRENT_IS_BEST] < 0.5 and mask[1]:
         return 1
     first = 1 + len(obs["elites"])
     unseen = np.flatnonzero(mask[first:] & (1 - seen[first:]))
@@ -543,14 +544,18 @@ class SearchEpisodeEnv(gym.Env):
             improved = float(new and self._last_improvement == self.session.unique_queries)
             rank_change = self.rank(self._observed[self.identity]) - previous_rank
             self._recent.append((kind, slot, rank_change, float(new), improved))
-            worse = self._observed[self.identity] <= self._observed[parent[2]]
-            if self.config.keep_better_only and new and action > self.config.num_elites and worse:
+            is_edit = action > self.config.num_elites
+            if self.config.keep_better_only and new and is_edit and not self._improves_on(parent[2]):
                 self.current, self.cell, self.identity = parent  # queried, not moved to
                 self.current_is_new = False
         terminated = self.session.unique_queries >= self.budget
         truncated = not terminated and self.steps >= self.step_cap
         info = self._info(cell=self.cell, new=new, invalid_action=invalid)
         return self._observation(), float(reward), terminated, truncated, info
+
+    def _improves_on(self, identity: object) -> bool:
+        """Whether the current cell's observed score beats that of the known cell `identity`."""
+        return self._observed[self.identity] > self._observed[identity]
 
     def render(self):
         if self.render_mode == "ansi":
