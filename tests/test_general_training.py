@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from rlnas.agents.general_training import GeneralTrainConfig, load_task_file, train_general
+from rlnas.agents.general_qnetwork import GeneralQNetwork
+from rlnas.agents.general_training import GeneralActor, GeneralTrainConfig, load_task_file, train_general
 from rlnas.benchmarks import load_benchmark
 from rlnas.env.search_episode import EpisodeConfig, SearchEpisodeEnv, Task, local_search_action
 from rlnas.errors import ConfigError
@@ -134,3 +135,23 @@ def test_teacher_environments_give_demonstrations_that_the_margin_loss_teaches(t
         for name, r in {"taught": taught, "untaught": untaught}.items()
     }
     assert scores["taught"] >= 0.9 > scores["untaught"], scores
+
+
+def test_the_teacher_is_named_and_drives_the_teacher_environments(tasks):
+    """The named teacher acts in the teacher environment: the elite teacher returns to elites other than the
+    best, which local search never does. An unknown name is a one-line error."""
+    episode = EpisodeConfig(num_elites=3, recent_edits=3, step_cap=3.0, unseen_edits_only=True, keep_better_only=True)
+    task = Task(tasks[0].benchmark, (60, 60))
+    returns = {}
+    for teacher in ("local_search", "elites"):
+        config = GeneralTrainConfig(**TINY | {"seed": 2, "teacher_envs": 1, "teacher": teacher, "episode": episode})
+        network = GeneralQNetwork(config.network_config())
+        actor = GeneralActor([task], config, network, config.epsilons(), np.random.SeedSequence(2), [3, 4])
+        taken = []
+        for _ in range(150):
+            actor.step()
+            taken += actor.buffers[1].actions[-1:]
+        returns[teacher] = {a for a in taken if 2 <= a <= 3}  # returns to the 2nd and 3rd elite
+    assert returns == {"local_search": set(), "elites": {2, 3}}
+    with pytest.raises(ConfigError, match="teacher must be one of local_search, elites"):
+        GeneralTrainConfig(teacher="evolution")

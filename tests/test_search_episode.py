@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 import numpy as np
@@ -20,6 +21,7 @@ from rlnas.env.search_episode import (
     EpisodeConfig,
     SearchEpisodeEnv,
     Task,
+    elite_search_action,
     local_search_action,
 )
 from rlnas.errors import RlnasError
@@ -151,6 +153,27 @@ def test_the_teacher_is_local_search_from_the_best_cell(benchmarks):
         obs, _, terminated, truncated, _ = env.step(action)
         done = terminated or truncated
     assert terminated and kinds["edit"] >= 40 and kinds["return"] > 0
+    assert env.best.score > np.quantile(bench.all_scores(), 0.99)
+
+
+def test_the_elite_teacher_edits_elites_and_returns_to_each_of_them(benchmarks):
+    """The elite teacher edits only elite cells, to cells the run has not queried; its returns go to every
+    elite, not only the best; and it searches (its best is in the table's top 1%)."""
+    bench = benchmarks["nb201-cifar10"]
+    config = EpisodeConfig(num_elites=3, step_cap=3.0, unseen_edits_only=True, keep_better_only=True)
+    env = SearchEpisodeEnv(Task(bench, (80, 80)), config)
+    obs, _ = env.reset(seed=5)
+    rng, first, returns, done = np.random.default_rng(5), 1 + 3, Counter(), False
+    while not done:
+        action = elite_search_action(obs, rng)
+        if action >= first:
+            assert env.identity in {e[2] for e in env._elites} and obs["action_seen"][action] == 0
+        elif action >= 1:
+            returns[action] += 1
+            assert env._elites[action - 1][2] != env.identity
+        obs, _, terminated, truncated, _ = env.step(action)
+        done = terminated or truncated
+    assert terminated and set(returns) == {1, 2, 3}
     assert env.best.score > np.quantile(bench.all_scores(), 0.99)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rlnas.env.search_episode import EpisodeConfig
+from rlnas.env.search_episode import TEACHERS, EpisodeConfig
 from rlnas.errors import ConfigError
 
 
@@ -28,8 +28,11 @@ class GeneralTrainConfig:
     epsilon_exponent: float = 7.0
     """See epsilon_base."""
     teacher_envs: int = 0
-    """Environments of each actor (its last ones) that follow local search (`local_search_action`)
-    instead of the network: their transitions are demonstrations (Ape-X DQfD, Pohlen et al. 2018)."""
+    """Environments of each actor (its last ones) that follow the teacher instead of the network: their
+    transitions are demonstrations (Ape-X DQfD, Pohlen et al. 2018)."""
+    teacher: str = "local_search"
+    """How the teacher acts (`rlnas.env.search_episode.TEACHERS`): local_search (from the best cell) or
+    elites (local search from elites drawn in turn, `elite_search_action`)."""
     demo_margin: float = 0.0
     """DQfD's large margin on demonstrations: the loss max_a [Q(s, a) + margin * (a != a_demo)] - Q(s, a_demo)
     pushes the demonstrated action's value above every other's by the margin (0: no margin loss)."""
@@ -112,6 +115,7 @@ class GeneralTrainConfig:
         rules = {  # field: (holds, the rule in words)
             "seed": (self.seed >= 0, ">= 0"),
             "teacher_envs": (0 <= self.teacher_envs < self.envs, ">= 0 and below envs"),
+            "teacher": (self.teacher in TEACHERS, "one of " + ", ".join(TEACHERS)),
             "demo_margin": (self.demo_margin >= 0, ">= 0"),
             "demo_loss_weight": (self.demo_loss_weight >= 0, ">= 0"),
             "learning_starts": (self.learning_starts >= 0, ">= 0"),

@@ -6,7 +6,8 @@ an epsilon ladder over the environments, actor-side initial priorities), here ov
 bootstrapped when the step cap cuts them) and the one network for every space. Every environment
 draws its task per episode from the task list; an actor steps its environments in lockstep with one
 batched forward pass and emits an episode's transitions when it ends. With `teacher_envs` > 0 the last
-environments of each actor follow local search instead (`local_search_action`) and their transitions
+environments of each actor follow a teacher instead (`teacher`: local search, or local search from
+several elites) and their transitions
 are demonstrations, on which DQfD's large-margin loss (`demo_margin`) teaches the network the
 teacher's choice while the TD loss learns where to do better (Ape-X DQfD). Everything random comes from
 generators seeded by `seed`; the network is initialised under a forked torch generator; so two runs
@@ -55,7 +56,7 @@ from rlnas.agents.general_policy import GeneralPolicy
 from rlnas.agents.general_qnetwork import OBS_KEYS, GeneralQNetwork, obs_to_tensors, stack_observations
 from rlnas.agents.policy import atomic_torch_save, load_versioned
 from rlnas.benchmarks import REPEATS, check_benchmark, load_benchmark
-from rlnas.env.search_episode import EpisodeConfig, SearchEpisodeEnv, Task, local_search_action
+from rlnas.env.search_episode import TEACHERS, EpisodeConfig, SearchEpisodeEnv, Task
 from rlnas.errors import CheckpointError, ConfigError
 
 __all__ = ["GeneralTrainConfig", "GeneralTrainingResult", "load_task_file", "train_general"]
@@ -200,6 +201,7 @@ class GeneralActor:
         self.explore_rng = np.random.default_rng(explore_seed)
         self.envs = [SearchEpisodeEnv(tasks, config.episode) for _ in env_seeds]
         self.teachers = len(env_seeds) - config.teacher_envs  # environments from this one on follow the teacher
+        self.teacher = TEACHERS[config.teacher]
         self.buffers = [self._begin(env, seed) for env, seed in zip(self.envs, env_seeds, strict=True)]
 
     @staticmethod
@@ -220,7 +222,7 @@ class GeneralActor:
             valid = np.flatnonzero(buffer.obs[-1]["action_mask"])
             explore, pick = self.explore_rng.random(2)
             if i >= self.teachers:
-                action = local_search_action(buffer.obs[-1], self.explore_rng)
+                action = self.teacher(buffer.obs[-1], self.explore_rng)
             elif explore < self.epsilons[i]:
                 action = int(valid[int(pick * len(valid))])
             else:

@@ -190,6 +190,29 @@ def local_search_action(obs: dict[str, np.ndarray], rng: np.random.Generator) ->
     return first + int(rng.choice(unseen)) if len(unseen) else 0
 
 
+def elite_search_action(obs: dict[str, np.ndarray], rng: np.random.Generator, switch: float = 0.2) -> int:
+    """Local search from several elites, a small population as evolution keeps: with probability `switch`
+    (and whenever the current cell is no elite) an elite is drawn, the k-th best with weight 2 ** -k, and
+    the policy returns to it; otherwise a uniformly drawn edit of the current cell to a cell the run has not
+    queried (a fresh sample when there is none). With `keep_better_only`, an edit that improves moves to a
+    new elite. On NB101 it beats `local_search_action` from 100 queries on (docs/general.md)."""
+    mask, seen, elites = obs["action_mask"], obs["action_seen"], obs["elites"]
+    at_elite = bool((elites[:, 3] > 0.5).any())
+    if not at_elite or rng.random() < switch:
+        present = np.flatnonzero(elites[:, 0] > 0.5)
+        weights = 2.0 ** -present.astype(float)
+        k = int(rng.choice(present, p=weights / weights.sum()))
+        if elites[k, 3] < 0.5 and mask[1 + k]:
+            return 1 + k
+    first = 1 + len(elites)
+    unseen = np.flatnonzero(mask[first:] & (1 - seen[first:]))
+    return first + int(rng.choice(unseen)) if len(unseen) else 0
+
+
+#: The teachers of `GeneralTrainConfig.teacher`: how a demonstrating environment acts.
+TEACHERS = {"local_search": local_search_action, "elites": elite_search_action}
+
+
 class SearchEpisodeEnv(gym.Env):
     """A whole search per episode on tasks drawn from `tasks` (see the module doc)."""
 

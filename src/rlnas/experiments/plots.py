@@ -152,14 +152,14 @@ def plot_general_training(episodes: list[dict], title: str, path: Path, window: 
     found, one panel per task; rolling means over `window` episodes, against environment steps.
 
     `episodes` are the rows of a training's episodes.json (env_steps, task, return, best_score, and whether
-    the local-search teacher acted: its episodes are drawn apart, for comparison).
+    the teacher acted: its episodes are drawn apart, for comparison).
     """
     tasks = list(dict.fromkeys(e["task"] for e in episodes))
     columns = min(4, len(tasks) + 1)
     rows = -(-(len(tasks) + 1) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.9 * rows), squeeze=False)
 
-    groups = {"policy": False, "local-search teacher": True}
+    groups = {"policy": False, "teacher": True}
     if not any(e.get("teacher") for e in episodes):
         groups = {"policy": False}
 
