@@ -7,11 +7,10 @@ bootstrapped when the step cap cuts them) and the one network for every space. E
 draws its task per episode from the task list; an actor steps its environments in lockstep with one
 batched forward pass and emits an episode's transitions when it ends. With `teacher_envs` > 0 the last
 environments of each actor follow a teacher instead (`teacher`: local search, or local search from
-several elites) and their transitions
-are demonstrations, on which DQfD's large-margin loss (`demo_margin`) teaches the network the
-teacher's choice while the TD loss learns where to do better (Ape-X DQfD). Everything random comes from
-generators seeded by `seed`; the network is initialised under a forked torch generator; so two runs
-of the same configuration in one process give the same weights bit for bit. `rlnas.agents.general_ray`
+several elites) and their transitions are demonstrations, on which DQfD's large-margin loss
+(`demo_margin`) teaches the network the teacher's choice while the TD loss learns where to do better
+(Ape-X DQfD). Everything random comes from generators seeded by `seed`; the network is initialised
+under a forked torch generator; so two runs of the same configuration in one process give the same weights bit for bit. `rlnas.agents.general_ray`
 runs the same actor and learner with the actors in Ray processes.
 
 Checkpoints (`checkpoint=PATH`, every `checkpoint_updates` updates and at the end, written atomically)

@@ -195,7 +195,7 @@ def elite_search_action(obs: dict[str, np.ndarray], rng: np.random.Generator, sw
     (and whenever the current cell is no elite) an elite is drawn, the k-th best with weight 2 ** -k, and
     the policy returns to it; otherwise a uniformly drawn edit of the current cell to a cell the run has not
     queried (a fresh sample when there is none). With `keep_better_only`, an edit that improves moves to a
-    new elite. On NB101 it beats `local_search_action` from 100 queries on (docs/general.md)."""
+    new elite."""
     mask, seen, elites = obs["action_mask"], obs["action_seen"], obs["elites"]
     at_elite = bool((elites[:, 3] > 0.5).any())
     if not at_elite or rng.random() < switch:
