@@ -10,8 +10,9 @@ environments of each actor follow a teacher instead (`teacher`: local search, or
 several elites) and their transitions are demonstrations, on which DQfD's large-margin loss
 (`demo_margin`) teaches the network the teacher's choice while the TD loss learns where to do better
 (Ape-X DQfD). Everything random comes from generators seeded by `seed`; the network is initialised
-under a forked torch generator; so two runs of the same configuration in one process give the same weights bit for bit. `rlnas.agents.general_ray`
-runs the same actor and learner with the actors in Ray processes.
+under a forked torch generator; so two runs of the same configuration in one process give the same
+weights bit for bit. `rlnas.agents.general_ray` runs the same actor and learner with the actors in Ray
+processes.
 
 Checkpoints (`checkpoint=PATH`, every `checkpoint_updates` updates and at the end, written atomically)
 hold the networks (online, target and the actor's lagging copy), Adam's state, the replay, the
