@@ -130,6 +130,7 @@ def test_teacher_environments_give_demonstrations_that_the_margin_loss_teaches(t
     untaught = train_general([task], GeneralTrainConfig(seed=1, demo_margin=0.0, **settings))
     assert taught.episodes == again.episodes
     assert {e["teacher"] for e in taught.episodes} == {False, True}
+    assert taught.policy.info["teacher"] == "local_search" and taught.policy.info["demo_margin"] == 0.5
     scores = {
         name: np.mean([_agreement_with_the_teacher(r.policy, task, episode, seed) for seed in (7, 8, 9)])
         for name, r in {"taught": taught, "untaught": untaught}.items()

@@ -142,6 +142,12 @@ class GeneralTrainConfig:
             return np.array([self.epsilon_base])
         return self.epsilon_base ** (1 + self.epsilon_exponent * np.arange(n) / (n - 1))
 
+    def teaching(self) -> dict:
+        """What a policy records of its teacher (nothing when none acted)."""
+        if not self.teacher_envs:
+            return {}
+        return {"teacher": self.teacher, "teacher_envs": self.teacher_envs, "demo_margin": self.demo_margin}
+
     def beta(self, env_steps: int) -> float:
         return self.priority_beta + min(1.0, env_steps / self.total_env_steps) * (1.0 - self.priority_beta)
 

@@ -309,6 +309,7 @@ class GeneralLearner(LearnerState):
     def policy(self, tasks: Sequence[Task], info: dict) -> GeneralPolicy:
         trained_on = [{"benchmark": t.name, "budget": list(t.budget), "noise": t.noise} for t in tasks]
         network = copy.deepcopy(self.online).cpu()
+        info = info | self.config.teaching()
         return GeneralPolicy(network, self.config.episode, trained_on, source="a trained general policy", info=info)
 
 
