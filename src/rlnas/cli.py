@@ -63,6 +63,8 @@ GENERAL_POLICIES = {
     "general-no-nb301": "trained on policies/general.toml --without nb301 (the DARTS space unseen)",
     "nb301-distilled": "trained on policies/nb301-distilled.toml (the DARTS space alone, alpha = 32)",
     "taught-no-nb101": "trained on policies/taught.toml --without nb101 with a local-search teacher (NB101 unseen)",
+    "taught-elites-no-nb101": "as taught-no-nb101 with the elite teacher (--teacher elites; NB101 unseen)",
+    "taught-elites-no-nb201": "trained on policies/taught.toml --without nb201, elite teacher (NAS-Bench-201 unseen)",
 }
 #: The shipped `general` policy's training (README: `rlnas train --tasks src/rlnas/policies/general.toml ...`).
 GENERAL_TRAINING = {
