@@ -89,6 +89,7 @@ CONTEXT_FIELDS = (
 )
 CURRENT_IS_BEST = CONTEXT_FIELDS.index("current_is_best")
 ELITE_FIELDS = ("present", "rank", "found_fraction", "is_current")
+ELITE_PRESENT, ELITE_IS_CURRENT = ELITE_FIELDS.index("present"), ELITE_FIELDS.index("is_current")
 RECENT_FIELDS = (*(f"kind_{k}" for k in ACTION_KINDS), "present", "rank_change", "new", "improved")
 #: Budgets and waits are also given on a log scale relative to this many queries.
 LOG_SCALE = 1000
@@ -178,16 +179,20 @@ def _cells(arch: Cell | Arch) -> tuple[Cell, ...]:
     return arch.cells if isinstance(arch, Arch) else (arch,)
 
 
+def _unseen_edit_or_fresh_sample(obs: dict[str, np.ndarray], rng: np.random.Generator) -> int:
+    """A uniformly drawn edit of the current cell to a cell the run has not queried, else a fresh sample."""
+    first = 1 + len(obs["elites"])
+    unseen = np.flatnonzero(obs["action_mask"][first:] & (1 - obs["action_seen"][first:]))
+    return first + int(rng.choice(unseen)) if len(unseen) else 0
+
+
 def local_search_action(obs: dict[str, np.ndarray], rng: np.random.Generator) -> int:
     """The action local search takes in a search episode (the teacher of `GeneralTrainConfig.teacher_envs`):
     back to the best cell when elsewhere, else a uniformly drawn edit to a cell the run has not queried,
     else (every neighbour of the best known) a fresh sample."""
-    mask, seen = obs["action_mask"], obs["action_seen"]
-    if obs["context"][CURRENT_IS_BEST] < 0.5 and mask[1]:
+    if obs["context"][CURRENT_IS_BEST] < 0.5 and obs["action_mask"][1]:
         return 1
-    first = 1 + len(obs["elites"])
-    unseen = np.flatnonzero(mask[first:] & (1 - seen[first:]))
-    return first + int(rng.choice(unseen)) if len(unseen) else 0
+    return _unseen_edit_or_fresh_sample(obs, rng)
 
 
 def elite_search_action(obs: dict[str, np.ndarray], rng: np.random.Generator, switch: float = 0.2) -> int:
@@ -196,17 +201,14 @@ def elite_search_action(obs: dict[str, np.ndarray], rng: np.random.Generator, sw
     the policy returns to it; otherwise a uniformly drawn edit of the current cell to a cell the run has not
     queried (a fresh sample when there is none). With `keep_better_only`, an edit that improves moves to a
     new elite."""
-    mask, seen, elites = obs["action_mask"], obs["action_seen"], obs["elites"]
-    at_elite = bool((elites[:, 3] > 0.5).any())
-    if not at_elite or rng.random() < switch:
-        present = np.flatnonzero(elites[:, 0] > 0.5)
-        weights = 2.0 ** -present.astype(float)
-        k = int(rng.choice(present, p=weights / weights.sum()))
-        if elites[k, 3] < 0.5 and mask[1 + k]:
+    present, is_current = obs["elites"][:, ELITE_PRESENT] > 0.5, obs["elites"][:, ELITE_IS_CURRENT] > 0.5
+    if not is_current.any() or rng.random() < switch:
+        elites = np.flatnonzero(present)
+        weights = 2.0 ** -elites.astype(float)
+        k = int(rng.choice(elites, p=weights / weights.sum()))
+        if not is_current[k] and obs["action_mask"][1 + k]:
             return 1 + k
-    first = 1 + len(elites)
-    unseen = np.flatnonzero(mask[first:] & (1 - seen[first:]))
-    return first + int(rng.choice(unseen)) if len(unseen) else 0
+    return _unseen_edit_or_fresh_sample(obs, rng)
 
 
 #: The teachers of `GeneralTrainConfig.teacher`: how a demonstrating environment acts.
