@@ -26,6 +26,7 @@ from rlnas.env.search_episode import (
 )
 from rlnas.errors import RlnasError
 from rlnas.spaces.layout import OP_CHANGE
+from rlnas.strategies import make_strategy
 from rlnas.strategies.learned import LearnedSearch
 from rlnas.strategies.runner import run_search
 from tests.conftest import make_cell
@@ -344,3 +345,42 @@ def test_the_learned_strategy_reports_its_moves_by_kind(benchmarks):
     assert set(moves) <= {f"moves_{kind}" for kind in ACTION_KINDS} and all(n > 0 for n in moves.values())
     starts = result.total_queries - sum(moves.values())
     assert starts >= 1  # the run's start sample (and one per episode cut by the step cap)
+
+
+def test_uniform_edits_keep_the_networks_kind_of_move_and_draw_the_edit_at_random(benchmarks):
+    """`act(obs, edit_rng)`: the same move as the greedy one when that is a fresh sample or a return, else a
+    valid edit drawn from the generator (the same seed, the same edit; over many draws, many edits)."""
+    policy = random_policy(SMALL, seed=4, **TINY_NETWORK)
+    env = SearchEpisodeEnv(Task(benchmarks["nb101"], (40, 40)), SMALL)
+    obs, _ = env.reset(seed=0)
+    first, edits_drawn, moves = 1 + SMALL.num_elites, set(), 0
+    for step in range(30):
+        greedy = policy.act(obs)
+        drawn = policy.act(obs, np.random.default_rng(step))
+        assert drawn == policy.act(obs, np.random.default_rng(step)) and obs["action_mask"][drawn] == 1
+        if greedy < first:
+            assert drawn == greedy
+        else:
+            assert drawn >= first
+            edits_drawn.add(drawn)
+            moves += 1
+        obs, _, terminated, truncated, _ = env.step(drawn)
+        if terminated or truncated:
+            break
+    assert moves >= 10 and len(edits_drawn) >= moves // 2
+
+
+def test_the_learned_spec_names_its_edit_choice(benchmarks, tmp_path):
+    path = tmp_path / "general.pt"
+    random_policy(SMALL, seed=5, **TINY_NETWORK).save(path)
+    assert make_strategy(f"learned:{path}:uniform").edits == "uniform"
+    assert make_strategy(f"learned:{path}").edits == "greedy"
+    with pytest.raises(RlnasError, match="unknown edit choice 'best'"):
+        make_strategy(f"learned:{path}:best")
+
+    def cells(spec: str) -> list:
+        return [
+            e.cell for e in run_search(make_strategy(spec), benchmarks["nb101"], 15, np.random.default_rng(7)).history
+        ]
+
+    assert cells(f"learned:{path}:uniform") == cells(f"learned:{path}:uniform")  # the run's generator draws the edits

@@ -20,6 +20,9 @@ from rlnas.errors import CheckpointError
 
 GENERAL_POLICY_FORMAT = "rlnas-general-policy"
 GENERAL_POLICY_VERSION = 1
+#: How `learned:NAME[:EDITS]` picks an edit once the network has chosen to edit: its greedy edit, or a
+#: uniformly drawn valid one.
+EDIT_CHOICES = ("greedy", "uniform")
 
 
 @dataclass
@@ -49,9 +52,15 @@ class GeneralPolicy:
     def q_values(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         return q_values(self.network, obs)
 
-    def act(self, obs: dict[str, np.ndarray]) -> int:
-        """The greedy valid action."""
-        return int(self.q_values(obs).argmax())
+    def act(self, obs: dict[str, np.ndarray], edit_rng: np.random.Generator | None = None) -> int:
+        """The greedy valid action. With `edit_rng` (`EDIT_CHOICES` "uniform") the network chooses only the
+        kind of move, a fresh sample, a return to elite k or an edit of the current cell; an edit is then
+        drawn uniformly among the valid ones (docs/general.md: the edits the network prefers are worse)."""
+        action = int(self.q_values(obs).argmax())
+        first = 1 + self.episode.num_elites
+        if edit_rng is None or action < first:
+            return action
+        return first + int(edit_rng.choice(np.flatnonzero(obs["action_mask"][first:])))
 
     @property
     def max_training_budget(self) -> int:

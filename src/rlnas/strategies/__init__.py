@@ -31,7 +31,8 @@ DESCRIPTIONS = {
     "re": "regularized evolution (population 30, tournament 10)",
     "reinforce": "REINFORCE-trained LSTM controller (Zoph & Le 2017)",
     "agent": "the learned search policy of rlnas train: agent:DIR (greedy on Q over unseen neighbours)",
-    "learned": "a general policy (one network for every space; a whole search per training episode): learned:NAME",
+    "learned": "a general policy (one network for every space; a whole search per training episode): "
+    "learned:NAME, or learned:NAME:uniform (the network picks the kind of move, an edit is drawn at random)",
     "tpe": "Optuna's TPE sampler, its defaults, over the space's categorical choices (the tpe extra)",
     "bananas": "BANANAS (White et al. 2021): path-encoding MLP ensemble, Thompson sampling over mutations of the best; "
     "bananas:gin ranks with a graph network",
@@ -43,7 +44,8 @@ DESCRIPTIONS = {
 #: The strategies whose spec carries an argument, and how to write it.
 TAKES_ARGUMENT = {
     "agent": "agent:DIR (a policy folder of rlnas train, or a shipped policy's name)",
-    "learned": "learned:NAME (a general policy file, or a shipped general policy's name)",
+    "learned": "learned:NAME or learned:NAME:EDITS (a general policy file, or a shipped general policy's name; "
+    "EDITS greedy or uniform)",
     "agent+predictor": "agent+predictor:NAME or agent+predictor:NAME:PREDICTOR (a general policy; path or gin)",
 }
 #: The strategies whose spec may carry an argument.

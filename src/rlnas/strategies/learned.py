@@ -1,4 +1,6 @@
-"""A general policy as a search strategy: `learned:NAME` (a policy file or a shipped policy's name).
+"""A general policy as a search strategy: `learned:NAME[:EDITS]` (a policy file or a shipped policy's name;
+EDITS, `greedy` by default or `uniform`, is how an edit is picked once the network has chosen to edit:
+`GeneralPolicy.act`).
 
 The protocol is the training episode itself (`rlnas.env.search_episode`): the strategy runs a
 `SearchEpisodeEnv` whose only task is the runner's search, over `ToldResults`, so that every step
@@ -35,15 +37,22 @@ if TYPE_CHECKING:
 class LearnedSearch(Strategy):
     name = "learned"
 
-    def __init__(self, policy: str | Path | GeneralPolicy | None = None, budget: int | None = None):
-        from rlnas.agents.general_policy import GeneralPolicy  # torch, only when a learned strategy is made
+    def __init__(
+        self, policy: str | Path | GeneralPolicy | None = None, budget: int | None = None, edits: str = "greedy"
+    ):
+        from rlnas.agents.general_policy import EDIT_CHOICES, GeneralPolicy  # torch, only when one is made
 
         if policy is None:
             raise RlnasError("the learned strategy needs a general policy: use learned:NAME (a policy file or name)")
         if budget is not None and budget < 1:
             raise RlnasError(f"the learned strategy's budget must be at least 1 architecture, got {budget}")
+        if isinstance(policy, str) and ":" in policy and not Path(policy).exists():
+            policy, edits = policy.rsplit(":", 1)
+        if edits not in EDIT_CHOICES:
+            raise RlnasError(f"unknown edit choice {edits!r} in learned:NAME:EDITS; choose {' or '.join(EDIT_CHOICES)}")
         self.policy = policy if isinstance(policy, GeneralPolicy) else GeneralPolicy.load(policy)
         self.budget = budget
+        self.edits = edits
 
     @property
     def training_seed(self) -> int | None:
@@ -89,8 +98,8 @@ class LearnedSearch(Strategy):
         return dict(self.moves)
 
     def choose(self, obs: dict[str, np.ndarray]) -> int:
-        """The action to step with: the policy's greedy one (`agent+predictor` screens the policy's best)."""
-        return self.policy.act(obs)
+        """The action to step with: the policy's (`agent+predictor` screens the policy's best)."""
+        return self.policy.act(obs, self.rng if self.edits == "uniform" else None)
 
     def tell(self, cell: Cell, result: Evaluation, new: bool) -> None:
         if not self.session.seen(cell):
