@@ -65,6 +65,7 @@ GENERAL_POLICIES = {
     "taught-no-nb101": "trained on policies/taught.toml --without nb101 with a local-search teacher (NB101 unseen)",
     "taught-elites-no-nb101": "as taught-no-nb101 with the elite teacher (--teacher elites; NB101 unseen)",
     "taught-elites-no-nb201": "trained on policies/taught.toml --without nb201, elite teacher (NAS-Bench-201 unseen)",
+    "taught-elites": "trained on policies/taught.toml (every family), elite teacher: in-distribution everywhere",
 }
 #: The shipped `general` policy's training (README: `rlnas train --tasks src/rlnas/policies/general.toml ...`).
 GENERAL_TRAINING = {
