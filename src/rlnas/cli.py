@@ -69,9 +69,8 @@ GENERAL_POLICIES = {
 }
 #: The demo's policy, `taught-elites`, and its training (README: `rlnas train --tasks src/rlnas/policies/taught.toml
 #: --steps 80000 --seed 0 --teacher-envs 1 --teacher elites --demo-margin 0.1`).
-DEMO_POLICY = "taught-elites"
+DEMO_POLICY, DEMO_TASKS = "taught-elites", "taught.toml"
 DEMO_TRAINING = {
-    "tasks_file": "taught.toml",
     "without": [],
     "executor": None,
     "resume": None,
@@ -357,9 +356,9 @@ def demo(
         from rlnas.experiments.general_train import run_general_train_command
 
         policy = str(out / "policy" / "policy.pt")
-        settings = {k: v for k, v in DEMO_TRAINING.items() if k != "tasks_file"}
-        tasks = SHIPPED_POLICIES / DEMO_TRAINING["tasks_file"]
-        run_general_train_command(console=console, tasks=tasks, out=out / "policy", **settings)
+        run_general_train_command(
+            console=console, tasks=SHIPPED_POLICIES / DEMO_TASKS, out=out / "policy", **DEMO_TRAINING
+        )
     compare(
         benchmark="nb201-cifar10",
         strategies=f"learned:{policy}:uniform,rs,ls,re",
