@@ -35,7 +35,7 @@ def main() -> None:
     except RlnasError as exc:
         raise SystemExit(f"error: {exc}") from None
     env = SearchEpisodeEnv(Task(bench, (args.budget, args.budget), scale=(0.0, 1.0)), policy.episode)
-    first = 1 + policy.episode.num_elites
+    first = policy.episode.first_edit
 
     def kind(action: int) -> str:
         return "edit" if action >= first else "return" if action >= 1 else "fresh"

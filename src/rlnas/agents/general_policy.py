@@ -57,7 +57,7 @@ class GeneralPolicy:
         kind of move, a fresh sample, a return to elite k or an edit of the current cell; an edit is then
         drawn uniformly among the valid ones (docs/general.md: the edits the network prefers are worse)."""
         action = int(self.q_values(obs).argmax())
-        first = 1 + self.episode.num_elites
+        first = self.episode.first_edit
         if edit_rng is None or action < first:
             return action
         return first + int(edit_rng.choice(np.flatnonzero(obs["action_mask"][first:])))

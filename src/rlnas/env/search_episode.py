@@ -150,8 +150,13 @@ class EpisodeConfig:
     """Sampled cells that set the reward scale of a benchmark without a table of every score."""
 
     @property
+    def first_edit(self) -> int:
+        """The action of edit 0 of the layout: after the fresh sample (0) and the K returns (1..K)."""
+        return 1 + self.num_elites
+
+    @property
     def num_actions(self) -> int:
-        return 1 + self.num_elites + self.max_edits
+        return self.first_edit + self.max_edits
 
 
 def log_uniform_budget(low: int, high: int, rng: np.random.Generator) -> int:
@@ -347,7 +352,7 @@ class SearchEpisodeEnv(gym.Env):
         key = (self.space.name, arch.rows, arch.ops)
         cached = self._edit_cache.get(key)
         if cached is None:
-            first = 1 + self.config.num_elites
+            first = self.config.first_edit
             targets = {first + index: target for index, target in self.space.edits(arch)}
             mask = np.zeros(self.config.num_actions, dtype=np.int8)
             mask[list(targets)] = 1
@@ -365,7 +370,7 @@ class SearchEpisodeEnv(gym.Env):
 
     def _edit_args(self, offsets: tuple[int, ...]) -> np.ndarray:
         """Action arguments of an architecture whose cells start at token `offsets` (module doc)."""
-        first, layout = 1 + self.config.num_elites, self._layout
+        first, layout = self.config.first_edit, self._layout
         args = self._global_args.copy()
         base = np.asarray(offsets, dtype=np.int16)[np.minimum(layout[:, 1], len(offsets) - 1)]
         edits = args[first : first + len(layout)]
@@ -397,7 +402,7 @@ class SearchEpisodeEnv(gym.Env):
         for action, identity in identities.items():
             seen[action] = identity in self._observed
         if c.unseen_edits_only:
-            mask[1 + c.num_elites :] &= 1 - seen[1 + c.num_elites :]
+            mask[c.first_edit :] &= 1 - seen[c.first_edit :]
         used = self.session.unique_queries
         left = self.budget - used
         waited = used - self._last_improvement
@@ -518,7 +523,7 @@ class SearchEpisodeEnv(gym.Env):
 
     def move_kind(self, action: int) -> str:
         """What `action` does (an `ACTION_KINDS` name), whatever kind slot the observation shows it in."""
-        first = 1 + self.config.num_elites
+        first = self.config.first_edit
         if action >= first:
             return EDIT_KINDS[int(self._layout[action - first, 0])]
         return ACTION_KINDS[FRESH_SAMPLE if action == 0 else RETURN_ELITE]
@@ -569,7 +574,7 @@ class SearchEpisodeEnv(gym.Env):
             improved = float(new and self._last_improvement == self.session.unique_queries)
             rank_change = self.rank(self._observed[self.identity]) - previous_rank
             self._recent.append((kind, slot, rank_change, float(new), improved))
-            is_edit = action > self.config.num_elites
+            is_edit = action >= self.config.first_edit
             if self.config.keep_better_only and new and is_edit and not self._improves_on(parent[2]):
                 self.current, self.cell, self.identity = parent  # queried, not moved to
                 self.current_is_new = False
