@@ -154,5 +154,5 @@ def test_the_teacher_is_named_and_drives_the_teacher_environments(tasks):
             taken += actor.buffers[1].actions[-1:]
         returns[teacher] = {a for a in taken if 2 <= a <= 3}  # returns to the 2nd and 3rd elite
     assert returns == {"local_search": set(), "elites": {2, 3}}
-    with pytest.raises(ConfigError, match="teacher must be one of local_search, elites"):
+    with pytest.raises(ConfigError, match="teacher must be one of local_search, elites, climb"):
         GeneralTrainConfig(teacher="evolution")

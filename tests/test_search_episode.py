@@ -17,10 +17,12 @@ from rlnas.benchmarks.transformed import TransformedScores, swap_halves
 from rlnas.env.search_episode import (
     ACTION_KINDS,
     CONTEXT_FIELDS,
+    ELITE_FIELDS,
     SLOT_OFFSET,
     EpisodeConfig,
     SearchEpisodeEnv,
     Task,
+    elite_climb_action,
     elite_search_action,
     local_search_action,
 )
@@ -154,6 +156,54 @@ def test_the_teacher_is_local_search_from_the_best_cell(benchmarks):
         obs, _, terminated, truncated, _ = env.step(action)
         done = terminated or truncated
     assert terminated and kinds["edit"] >= 40 and kinds["return"] > 0
+    assert env.best.score > np.quantile(bench.all_scores(), 0.99)
+
+
+def test_each_elite_says_how_much_of_its_neighbourhood_the_run_has_queried(benchmarks):
+    """An elite's known-neighbour fraction counts the cells one edit away that the run has queried; the
+    current elite's equals the context's, and it reaches 1 once every neighbour is queried."""
+    bench = benchmarks["nb201-cifar10"]
+    config = EpisodeConfig(num_elites=2, unseen_edits_only=True, keep_better_only=True)
+    env = SearchEpisodeEnv(Task(bench, (200, 200)), config)
+    obs, _ = env.reset(seed=3)
+    known, context = ELITE_FIELDS.index("known_neighbour_fraction"), CONTEXT_FIELDS.index("known_neighbour_fraction")
+    first = config.first_edit
+    while obs["context"][context] < 1.0:  # climb: the current cell is the best, an elite
+        obs, *_ = env.step(first + int(np.flatnonzero(obs["action_mask"][first:])[0]))
+        for k, (_, _, identity, arch) in enumerate(env._elites):
+            targets = [bench.identity(t.prune() or t) for _, t in bench.space.edits(arch)]
+            expected = np.mean([t in env._observed for t in targets])
+            assert obs["elites"][k, known] == pytest.approx(expected)
+            if identity == env.identity:
+                assert obs["elites"][k, known] == obs["context"][context]
+    assert obs["elites"][[e[2] for e in env._elites].index(env.identity), known] == 1.0
+
+
+def test_the_climb_teacher_climbs_each_elite_until_it_is_spent_then_samples(benchmarks):
+    """The climb teacher edits while the current cell has an unqueried neighbour; otherwise it returns to the
+    best elite whose neighbourhood is not spent, and samples afresh only when every elite's is; it finds a
+    top-1% cell."""
+    bench = benchmarks["nb201-cifar10"]
+    config = EpisodeConfig(num_elites=3, step_cap=3.0, unseen_edits_only=True, keep_better_only=True)
+    env = SearchEpisodeEnv(Task(bench, (150, 150)), config)
+    obs, _ = env.reset(seed=6)
+    rng, first, kinds, done = np.random.default_rng(6), config.first_edit, Counter(), False
+    known, context = ELITE_FIELDS.index("known_neighbour_fraction"), CONTEXT_FIELDS.index("known_neighbour_fraction")
+    while not done:
+        action = elite_climb_action(obs, rng)
+        spent = obs["elites"][:, known] == 1.0
+        if action >= first:
+            assert obs["context"][context] < 1.0 and obs["action_seen"][action] == 0
+            kinds["edit"] += 1
+        elif action >= 1:
+            assert obs["context"][context] == 1.0 and not spent[action - 1] and spent[: action - 1].all()
+            kinds["return"] += 1
+        else:
+            assert obs["context"][context] == 1.0 and spent[: len(env._elites)].all()
+            kinds["fresh"] += 1
+        obs, _, terminated, truncated, _ = env.step(action)
+        done = terminated or truncated
+    assert terminated and min(kinds.values()) > 0
     assert env.best.score > np.quantile(bench.all_scores(), 0.99)
 
 

@@ -31,8 +31,9 @@ class GeneralTrainConfig:
     """Environments of each actor (its last ones) that follow the teacher instead of the network: their
     transitions are demonstrations (Ape-X DQfD, Pohlen et al. 2018)."""
     teacher: str = "local_search"
-    """How the teacher acts (`rlnas.env.search_episode.TEACHERS`): local_search (from the best cell) or
-    elites (local search from elites drawn in turn, `elite_search_action`)."""
+    """How the teacher acts (`rlnas.env.search_episode.TEACHERS`): local_search (from the best cell), elites
+    (local search from elites drawn in turn, `elite_search_action`) or climb (from each elite until its
+    neighbourhood is spent, then from fresh samples, `elite_climb_action`)."""
     demo_margin: float = 0.0
     """DQfD's large margin on demonstrations: the loss max_a [Q(s, a) + margin * (a != a_demo)] - Q(s, a_demo)
     pushes the demonstrated action's value above every other's by the margin (0: no margin loss)."""

@@ -19,7 +19,8 @@ from rlnas.env.search_episode import EpisodeConfig
 from rlnas.errors import CheckpointError
 
 GENERAL_POLICY_FORMAT = "rlnas-general-policy"
-GENERAL_POLICY_VERSION = 1
+#: 2: elites carry the fraction of their neighbourhood the run has queried (a fifth elite field).
+GENERAL_POLICY_VERSION = 2
 #: How `learned:NAME[:EDITS]` picks an edit once the network has chosen to edit: its greedy edit, or a
 #: uniformly drawn valid one.
 EDIT_CHOICES = ("greedy", "uniform")

@@ -4,7 +4,7 @@ from the actions' arguments (`rlnas.env.search_episode`), so nothing in it depen
 Tokens, in this order:
 
     current vertices (max_vertices)   op-slot token + position in its cell + which cell + adjacency row and column
-    elite headers (num_elites)        the elite's features (present, rank, when found, is current)
+    elite headers (num_elites)        the elite's features (present, rank, when found, is current, neighbours known)
     context (1)                       the run's context vector (budget left, waiting, current rank, ...)
     elite vertices (num_elites x max_vertices)   as the current ones, plus their elite's features
     recent moves (recent_edits)       kind, rank change, new, improved, and the op slot the move set

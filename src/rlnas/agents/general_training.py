@@ -62,7 +62,7 @@ from rlnas.errors import CheckpointError, ConfigError
 __all__ = ["GeneralTrainConfig", "GeneralTrainingResult", "load_task_file", "train_general"]
 
 CHECKPOINT_FORMAT = "rlnas-general-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: a fifth elite field (`GENERAL_POLICY_VERSION`)
 #: Fields a resume may change: limits and bookkeeping, not what is learned.
 RESUMABLE_CHANGES = ("total_env_steps", "checkpoint_updates", "actor_restarts")
 

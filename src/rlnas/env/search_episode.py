@@ -88,8 +88,10 @@ CONTEXT_FIELDS = (
     "vertex_fraction",
 )
 CURRENT_IS_BEST = CONTEXT_FIELDS.index("current_is_best")
-ELITE_FIELDS = ("present", "rank", "found_fraction", "is_current")
+KNOWN_NEIGHBOURS = CONTEXT_FIELDS.index("known_neighbour_fraction")
+ELITE_FIELDS = ("present", "rank", "found_fraction", "is_current", "known_neighbour_fraction")
 ELITE_PRESENT, ELITE_IS_CURRENT = ELITE_FIELDS.index("present"), ELITE_FIELDS.index("is_current")
+ELITE_KNOWN_NEIGHBOURS = ELITE_FIELDS.index("known_neighbour_fraction")
 RECENT_FIELDS = (*(f"kind_{k}" for k in ACTION_KINDS), "present", "rank_change", "new", "improved")
 #: Budgets and waits are also given on a log scale relative to this many queries.
 LOG_SCALE = 1000
@@ -216,8 +218,22 @@ def elite_search_action(obs: dict[str, np.ndarray], rng: np.random.Generator, sw
     return _unseen_edit_or_fresh_sample(obs, rng)
 
 
+def elite_climb_action(obs: dict[str, np.ndarray], rng: np.random.Generator) -> int:
+    """Hill-climbing from the elites in turn, then from fresh samples: a uniformly drawn edit of the current
+    cell to a cell the run has not queried while it has one; once it has none, a return to the best elite
+    whose neighbourhood the run has not all queried; when every elite's is spent, a fresh sample (from which
+    the climb goes on). The kind of move is a function of the observation, so a greedy network can learn it
+    exactly; with `keep_better_only` an edit moves only when it improves (first-improvement climbing)."""
+    if obs["context"][KNOWN_NEIGHBOURS] < 1.0:
+        return _unseen_edit_or_fresh_sample(obs, rng)
+    elites = obs["elites"]
+    open_ = (elites[:, ELITE_PRESENT] > 0.5) & (elites[:, ELITE_KNOWN_NEIGHBOURS] < 1.0)
+    open_ &= obs["action_mask"][1 : 1 + len(elites)] > 0
+    return 1 + int(np.argmax(open_)) if open_.any() else 0
+
+
 #: The teachers of `GeneralTrainConfig.teacher`: how a demonstrating environment acts.
-TEACHERS = {"local_search": local_search_action, "elites": elite_search_action}
+TEACHERS = {"local_search": local_search_action, "elites": elite_search_action, "climb": elite_climb_action}
 
 
 class SearchEpisodeEnv(gym.Env):
@@ -368,6 +384,11 @@ class SearchEpisodeEnv(gym.Env):
             args = self._args_cache[offsets] = self._edit_args(offsets)
         return _Edits(*cached, args)
 
+    def _known_neighbour_fraction(self, arch: Cell | Arch) -> float:
+        """Fraction of the cells one edit from `arch` that the run has queried (1: its neighbourhood is spent)."""
+        identities = self._edits_of(arch).identities.values()
+        return sum(i in self._observed for i in identities) / len(identities) if identities else 1.0
+
     def _edit_args(self, offsets: tuple[int, ...]) -> np.ndarray:
         """Action arguments of an architecture whose cells start at token `offsets` (module doc)."""
         first, layout = self.config.first_edit, self._layout
@@ -390,10 +411,11 @@ class SearchEpisodeEnv(gym.Env):
         elites = np.zeros((c.num_elites, len(ELITE_FIELDS)), dtype=np.float32)
         for k, arch in enumerate([self.cell, *(e[3] for e in self._elites)]):
             tokens[k], cell_of[k], position[k], adjacency[k] = self._encode(arch)[:4]
-        for k, (score, minus_found, identity, _) in enumerate(self._elites):
+        for k, (score, minus_found, identity, arch) in enumerate(self._elites):
             found = min(1.0, -minus_found / self.budget)
-            elites[k] = (1.0, self.rank(score), found, float(identity == self.identity))
-        mask, targets, identities, args = self._edits_of(self.cell)
+            known = self._known_neighbour_fraction(arch)
+            elites[k] = (1.0, self.rank(score), found, float(identity == self.identity), known)
+        mask, _, identities, args = self._edits_of(self.cell)
         mask, seen = mask.copy(), np.zeros(c.num_actions, dtype=np.int8)
         seen[1 : 1 + len(self._elites)] = 1
         mask[0] = 1
@@ -419,7 +441,7 @@ class SearchEpisodeEnv(gym.Env):
                 float(self.current_is_new),
                 float(self.identity == self._elites[0][2]),
                 min(1.0, self._stuck / c.recent_edits),
-                float(seen[list(targets)].mean()) if targets else 1.0,
+                self._known_neighbour_fraction(self.cell),
                 min(1.0, self.cell.num_vertices / t),
             ],
             dtype=np.float32,
