@@ -66,6 +66,8 @@ GENERAL_POLICIES = {
     "taught-elites-no-nb101": "as taught-no-nb101 with the elite teacher (--teacher elites; NB101 unseen)",
     "taught-elites-no-nb201": "trained on policies/taught.toml --without nb201, elite teacher (NAS-Bench-201 unseen)",
     "taught-elites": "trained on policies/taught.toml (every family), elite teacher: in-distribution everywhere",
+    "taught-climb-no-nb101": "as taught-elites-no-nb101 with the climb teacher (--teacher climb; NB101 unseen)",
+    "taught-climb-no-nb201": "as taught-elites-no-nb201 with the climb teacher (NAS-Bench-201 unseen)",
 }
 #: The demo's policy, `taught-elites`, and its training (README: `rlnas train --tasks src/rlnas/policies/taught.toml
 #: --steps 80000 --seed 0 --teacher-envs 1 --teacher elites --demo-margin 0.1`).
