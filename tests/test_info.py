@@ -31,7 +31,7 @@ def test_info_lists_benchmarks_spaces_strategies_and_policies_without_heavy_impo
     assert "agent:nb201-cifar10" in out and "data missing" not in out
     general = ("general", "general-no-nb101", "general-no-nb201", "general-no-nb301", "nb301-distilled")
     general += ("taught-no-nb101", "taught-elites-no-nb101", "taught-elites-no-nb201", "taught-elites")
-    general += ("taught-climb-no-nb101", "taught-climb-no-nb201")
+    general += ("taught-climb-no-nb101", "taught-climb-no-nb201", "taught-climb")
     for policy in general:
         assert f"learned:{policy}," in out, policy  # every general policy is listed as learned:, none as agent:
     assert "agent:nb301-distilled" not in out

@@ -68,10 +68,11 @@ GENERAL_POLICIES = {
     "taught-elites": "trained on policies/taught.toml (every family), elite teacher: in-distribution everywhere",
     "taught-climb-no-nb101": "as taught-elites-no-nb101 with the climb teacher (--teacher climb; NB101 unseen)",
     "taught-climb-no-nb201": "as taught-elites-no-nb201 with the climb teacher (NAS-Bench-201 unseen)",
+    "taught-climb": "trained on policies/taught.toml (every family), climb teacher: in-distribution everywhere",
 }
-#: The demo's policy, `taught-elites`, and its training (README: `rlnas train --tasks src/rlnas/policies/taught.toml
-#: --steps 80000 --seed 0 --teacher-envs 1 --teacher elites --demo-margin 0.1`).
-DEMO_POLICY, DEMO_TASKS = "taught-elites", "taught.toml"
+#: The demo's policy, `taught-climb`, and its training (README: `rlnas train --tasks src/rlnas/policies/taught.toml
+#: --steps 80000 --seed 0 --teacher-envs 1 --teacher climb --demo-margin 0.1`).
+DEMO_POLICY, DEMO_TASKS = "taught-climb", "taught.toml"
 DEMO_TRAINING = {
     "without": [],
     "executor": None,
@@ -81,7 +82,7 @@ DEMO_TRAINING = {
     "seed": 0,
     "steps": 80_000,
     "teacher_envs": 1,
-    "teacher": "elites",
+    "teacher": "climb",
     "demo_margin": 0.1,
 }
 
@@ -350,7 +351,7 @@ def demo(
     runs: Annotated[int, typer.Option(help="Runs per strategy.")] = 50,
     budget: Annotated[int, typer.Option(help="Unique architectures per run.")] = 200,
 ) -> None:
-    """The out-of-the-box demo: the shipped general policy `taught-elites` (its edits drawn at random: the
+    """The out-of-the-box demo: the shipped general policy `taught-climb` (its edits drawn at random: the
     `uniform` edit choice) against rs, ls and re on NB201-cifar10."""
     policy = DEMO_POLICY
     if train:
