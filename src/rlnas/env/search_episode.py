@@ -411,10 +411,12 @@ class SearchEpisodeEnv(gym.Env):
         elites = np.zeros((c.num_elites, len(ELITE_FIELDS)), dtype=np.float32)
         for k, arch in enumerate([self.cell, *(e[3] for e in self._elites)]):
             tokens[k], cell_of[k], position[k], adjacency[k] = self._encode(arch)[:4]
+        current_known = self._known_neighbour_fraction(self.cell)
         for k, (score, minus_found, identity, arch) in enumerate(self._elites):
             found = min(1.0, -minus_found / self.budget)
-            known = self._known_neighbour_fraction(arch)
-            elites[k] = (1.0, self.rank(score), found, float(identity == self.identity), known)
+            is_current = identity == self.identity
+            known = current_known if is_current else self._known_neighbour_fraction(arch)
+            elites[k] = (1.0, self.rank(score), found, float(is_current), known)
         mask, _, identities, args = self._edits_of(self.cell)
         mask, seen = mask.copy(), np.zeros(c.num_actions, dtype=np.int8)
         seen[1 : 1 + len(self._elites)] = 1
@@ -441,7 +443,7 @@ class SearchEpisodeEnv(gym.Env):
                 float(self.current_is_new),
                 float(self.identity == self._elites[0][2]),
                 min(1.0, self._stuck / c.recent_edits),
-                self._known_neighbour_fraction(self.cell),
+                current_known,
                 min(1.0, self.cell.num_vertices / t),
             ],
             dtype=np.float32,
