@@ -1,11 +1,13 @@
 """How well each teacher searches on its own: mean regret of its episodes at several budgets.
 
-    python scripts/teacher_search.py nb101 --budgets 20,50,100,150,300,1000 --runs 100 --seed 1000
+    python scripts/teacher_search.py nb101 --budgets 20,50,100,150,300,1000 --runs 100 --seed 1000 [--edits guided]
 
 A teacher (`rlnas.env.search_episode.TEACHERS`) acts in the episodes of the `taught-*` policies
 (unseen_edits_only, keep_better_only, relabel_kinds); run r of a budget starts from seed + r. The regret
-is in percentage points of the benchmark's best score, ± the 95% half-width. A policy trained with a
-teacher's demonstrations is measured against this to see whether it learned more than its teacher.
+is in percentage points of the benchmark's best score, ± the 95% half-width. With `--edits guided` the
+teacher's edits are drawn by `rlnas.env.edit_guide.EditGuide` instead (as `learned:NAME:guided`). A policy
+trained with a teacher's demonstrations is measured against this to see whether it learned more than its
+teacher.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import numpy as np
 
 from rlnas.benchmarks import load_benchmark
+from rlnas.env.edit_guide import EditGuide
 from rlnas.env.search_episode import TEACHERS, EpisodeConfig, SearchEpisodeEnv, Task
 from rlnas.errors import RlnasError
 
@@ -26,6 +29,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="20,50,100,150,300")
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument("--edits", choices=("uniform", "guided"), default="uniform")
     parser.add_argument("--data", default=None, help="the data folder (default: RLNAS_DATA)")
     args = parser.parse_args()
     teachers, budgets = args.teachers.split(","), [int(b) for b in args.budgets.split(",")]
@@ -38,7 +42,8 @@ def main() -> None:
     if bench.best_possible is None:
         raise SystemExit(f"error: {args.benchmark} has no known best score to measure regret against")
     episode = EpisodeConfig(unseen_edits_only=True, keep_better_only=True, relabel_kinds=True)
-    print(f"{args.benchmark}, {args.runs} runs from seed {args.seed}: mean regret (points)")
+    guided = args.edits == "guided"
+    print(f"{args.benchmark}, {args.runs} runs from seed {args.seed}, {args.edits} edits: mean regret (points)")
     print("| teacher | " + " | ".join(f"@{b}" for b in budgets) + " |\n" + "|---" * (len(budgets) + 1) + "|")
     for name in teachers:
         cells = []
@@ -48,8 +53,12 @@ def main() -> None:
             for run in range(args.runs):
                 obs, info = env.reset(seed=args.seed + run)
                 rng, done = np.random.default_rng(args.seed + run), False
+                guide = EditGuide(len(bench.space.op_names))
                 while not done:
-                    obs, _, terminated, truncated, info = env.step(TEACHERS[name](obs, rng))
+                    action = TEACHERS[name](obs, rng)
+                    if guided and action >= episode.first_edit and (targets := env.unseen_edit_targets()):
+                        action = guide.choose(env.session.history, targets, rng)
+                    obs, _, terminated, truncated, info = env.step(action)
                     done = terminated or truncated
                 regrets.append(100 * (bench.best_possible - info["best_score"]))
             cells.append(f"{np.mean(regrets):.3f} ± {1.96 * np.std(regrets, ddof=1) / np.sqrt(len(regrets)):.3f}")

@@ -434,3 +434,27 @@ def test_the_learned_spec_names_its_edit_choice(benchmarks, tmp_path):
         ]
 
     assert cells(f"learned:{path}:uniform") == cells(f"learned:{path}:uniform")  # the run's generator draws the edits
+    assert make_strategy(f"learned:{path}:guided").edits == "guided"
+    assert cells(f"learned:{path}:guided") == cells(f"learned:{path}:guided")
+
+
+def test_guided_edits_keep_the_networks_kind_of_move_and_query_a_cell_the_run_has_not(benchmarks, tmp_path):
+    """`learned:NAME:guided`: where the network edits, the guide's edit (to an unseen cell) is taken instead;
+    fresh samples and returns are the network's."""
+    policy = random_policy(SMALL, seed=4, **TINY_NETWORK)
+    strategy = LearnedSearch(policy, budget=40, edits="guided")
+    strategy.start(benchmarks["nb101"].space, np.random.default_rng(0))
+    session = benchmarks["nb101"].session(budget=None, rng=np.random.default_rng(0))
+    edits = 0
+    while (cell := strategy.ask()) is not None and session.unique_queries < 40:
+        if strategy.obs is not None:
+            greedy, chosen = policy.act(strategy.obs), strategy.pending[1]
+            if greedy < SMALL.first_edit:
+                assert chosen == greedy
+            elif strategy.env.unseen_edit_targets():
+                assert chosen >= SMALL.first_edit and not session.seen(cell)
+                edits += 1
+        before = session.unique_queries
+        result = session.query(cell)
+        strategy.tell(cell, result, session.unique_queries > before)
+    assert edits >= 10

@@ -21,9 +21,9 @@ from rlnas.errors import CheckpointError
 GENERAL_POLICY_FORMAT = "rlnas-general-policy"
 #: 2: elites carry the fraction of their neighbourhood the run has queried (a fifth elite field).
 GENERAL_POLICY_VERSION = 2
-#: How `learned:NAME[:EDITS]` picks an edit once the network has chosen to edit: its greedy edit, or a
-#: uniformly drawn valid one.
-EDIT_CHOICES = ("greedy", "uniform")
+#: How `learned:NAME[:EDITS]` picks an edit once the network has chosen to edit: its greedy edit, a
+#: uniformly drawn valid one, or one drawn by a score model of the run's results (`rlnas.env.edit_guide`).
+EDIT_CHOICES = ("greedy", "uniform", "guided")
 
 
 @dataclass

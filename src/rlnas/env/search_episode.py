@@ -384,6 +384,12 @@ class SearchEpisodeEnv(gym.Env):
             args = self._args_cache[offsets] = self._edit_args(offsets)
         return _Edits(*cached, args)
 
+    def unseen_edit_targets(self) -> dict[int, Cell | Arch]:
+        """Edit action -> the cell it leads to, for the valid edits of the current cell to cells the run has
+        not queried (what `rlnas.env.edit_guide.EditGuide` chooses among)."""
+        edits = self._edits_of(self.cell)
+        return {a: target for a, target in edits.targets.items() if edits.identities[a] not in self._observed}
+
     def _known_neighbour_fraction(self, arch: Cell | Arch) -> float:
         """Fraction of the cells one edit from `arch` that the run has queried (1: its neighbourhood is spent)."""
         identities = self._edits_of(arch).identities.values()

@@ -32,7 +32,8 @@ DESCRIPTIONS = {
     "reinforce": "REINFORCE-trained LSTM controller (Zoph & Le 2017)",
     "agent": "the learned search policy of rlnas train: agent:DIR (greedy on Q over unseen neighbours)",
     "learned": "a general policy (one network for every space; a whole search per training episode): "
-    "learned:NAME, or learned:NAME:uniform (the network picks the kind of move, an edit is drawn at random)",
+    "learned:NAME, learned:NAME:uniform (the network picks the kind of move, an edit is drawn at random) or "
+    "learned:NAME:guided (an edit is drawn by a score model of the run's results)",
     "tpe": "Optuna's TPE sampler, its defaults, over the space's categorical choices (the tpe extra)",
     "bananas": "BANANAS (White et al. 2021): path-encoding MLP ensemble, Thompson sampling over mutations of the best; "
     "bananas:gin ranks with a graph network",
@@ -45,7 +46,7 @@ DESCRIPTIONS = {
 TAKES_ARGUMENT = {
     "agent": "agent:DIR (a policy folder of rlnas train, or a shipped policy's name)",
     "learned": "learned:NAME or learned:NAME:EDITS (a general policy file, or a shipped general policy's name; "
-    "EDITS greedy or uniform)",
+    "EDITS greedy, uniform or guided)",
     "agent+predictor": "agent+predictor:NAME or agent+predictor:NAME:PREDICTOR (a general policy; path or gin)",
 }
 #: The strategies whose spec may carry an argument.

@@ -1,6 +1,7 @@
 """A general policy as a search strategy: `learned:NAME[:EDITS]` (a policy file or a shipped policy's name;
-EDITS, `greedy` by default or `uniform`, is how an edit is picked once the network has chosen to edit:
-`GeneralPolicy.act`).
+EDITS is how an edit is picked once the network has chosen to edit: `greedy` (the default) the network's
+own, `uniform` one drawn at random (`GeneralPolicy.act`), `guided` one drawn among the edits to unseen
+cells by a score model fitted on the run's results (`rlnas.env.edit_guide`)).
 
 The protocol is the training episode itself (`rlnas.env.search_episode`): the strategy runs a
 `SearchEpisodeEnv` whose only task is the runner's search, over `ToldResults`, so that every step
@@ -49,7 +50,7 @@ class LearnedSearch(Strategy):
         if isinstance(policy, str) and ":" in policy and not Path(policy).exists():
             policy, edits = policy.rsplit(":", 1)
         if edits not in EDIT_CHOICES:
-            raise RlnasError(f"unknown edit choice {edits!r} in learned:NAME:EDITS; choose {' or '.join(EDIT_CHOICES)}")
+            raise RlnasError(f"unknown edit choice {edits!r} in learned:NAME:EDITS; choose {', '.join(EDIT_CHOICES)}")
         self.policy = policy if isinstance(policy, GeneralPolicy) else GeneralPolicy.load(policy)
         self.budget = budget
         self.edits = edits
@@ -68,6 +69,7 @@ class LearnedSearch(Strategy):
         return self.policy.fingerprint
 
     def start(self, space: SearchSpace, rng: np.random.Generator) -> None:
+        from rlnas.env.edit_guide import EditGuide
         from rlnas.env.search_episode import SearchEpisodeEnv, Task
 
         super().start(space, rng)
@@ -76,6 +78,7 @@ class LearnedSearch(Strategy):
         budget = self.budget or self.policy.max_training_budget
         # the reward is not used when searching, so its scale is arbitrary
         self.env = SearchEpisodeEnv(Task(self.told, (budget, budget), scale=(0.0, 1.0)), self.policy.episode)
+        self.edit_guide = EditGuide(len(space.op_names))
         self.obs: dict[str, np.ndarray] | None = None
         self.pending: tuple[str, int] | None = None  # ("reset", seed) or ("step", action)
         self.moves: dict[str, int] = {}  # moves by kind (edits, returns to an elite, fresh samples)
@@ -99,7 +102,12 @@ class LearnedSearch(Strategy):
 
     def choose(self, obs: dict[str, np.ndarray]) -> int:
         """The action to step with: the policy's (`agent+predictor` screens the policy's best)."""
-        return self.policy.act(obs, self.rng if self.edits == "uniform" else None)
+        if self.edits != "guided":
+            return self.policy.act(obs, self.rng if self.edits == "uniform" else None)
+        action = self.policy.act(obs)
+        if action < self.policy.episode.first_edit or not (targets := self.env.unseen_edit_targets()):
+            return action
+        return self.edit_guide.choose(self.session.history, targets, self.rng)
 
     def tell(self, cell: Cell, result: Evaluation, new: bool) -> None:
         if not self.session.seen(cell):

@@ -1,0 +1,83 @@
+"""Guided edits: which edit of the current cell to query, chosen from a score model of the run's own results.
+
+A general policy chooses the kind of move (an edit, a return to an elite, a fresh sample). Which edit
+to make is a different question: on a space it never saw, the edits its network prefers are worse
+than random ones (docs/general.md), because what an op is worth differs from space to space and table
+to table. `EditGuide` answers it from what this run has observed: a ridge regression of each queried
+cell's rank among the run's scores on features every space has (how many vertices carry each op, how
+many vertices and edges there are), refitted at every choice; an unseen edit is then drawn with
+probability proportional to exp(predicted rank / temperature). Before `min_results` results it draws
+uniformly. The model knows an op only by its index and its worth only from this run's scores, so it
+serves any space and op vocabulary, and a table whose scores change changes its choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rlnas.benchmarks import Evaluation
+from rlnas.cells import Arch, Cell
+
+
+@dataclass(frozen=True)
+class EditGuideConfig:
+    """The settings of guided edits (`learned:NAME:guided`)."""
+
+    temperature: float = 0.05
+    """Softmax temperature on the predicted rank (a fraction in [0, 1]): 0.05 makes an edit predicted
+    a tenth of the ranks better about 7 times as likely; lower is greedier."""
+    ridge: float = 1.0
+    """L2 penalty of the regression on standardised features (it has few results to fit early on)."""
+    min_results: int = 5
+    """Results before the first fit; until then an edit is drawn uniformly."""
+
+
+def cell_features(arch: Cell | Arch, num_ops: int) -> np.ndarray:
+    """Vertices per op (by op index), then vertices and edges, summed over an architecture's cells."""
+    features = np.zeros(num_ops + 2)
+    for cell in arch.cells if isinstance(arch, Arch) else (arch,):
+        for op in cell.ops:
+            if op >= 0:  # the special vertices (input, output, sum) are in every cell alike
+                features[op] += 1
+        features[num_ops] += cell.num_vertices
+        features[num_ops + 1] += sum(row.bit_count() for row in cell.rows)
+    return features
+
+
+def ranks(scores: np.ndarray) -> np.ndarray:
+    """Each score's fraction of the scores below it, ties counting half (as the episode's observed ranks)."""
+    ordered = np.sort(scores)
+    return (np.searchsorted(ordered, scores, "left") + np.searchsorted(ordered, scores, "right")) / (2 * len(scores))
+
+
+class EditGuide:
+    """Draws an edit for one run; `choose` reads the run's history, which only grows."""
+
+    def __init__(self, num_ops: int, config: EditGuideConfig | None = None):
+        self.num_ops = num_ops
+        self.config = config or EditGuideConfig()
+        self._features: list[np.ndarray] = []  # of history[0], history[1], ...
+
+    def choose(
+        self, history: Sequence[Evaluation], candidates: Mapping[int, Cell | Arch], rng: np.random.Generator
+    ) -> int:
+        """The key of one of `candidates` (action -> the cell it leads to, each unseen by the run)."""
+        actions = list(candidates)
+        c = self.config
+        if len(history) < c.min_results:
+            return actions[int(rng.integers(len(actions)))]
+        for result in history[len(self._features) :]:
+            self._features.append(cell_features(result.cell, self.num_ops))
+        x = np.array(self._features)
+        y = ranks(np.array([result.score for result in history]))
+        mean, scale = x.mean(axis=0), x.std(axis=0)
+        scale[scale == 0] = 1.0  # a feature every queried cell shares says nothing
+        z = (x - mean) / scale
+        weights = np.linalg.solve(z.T @ z + c.ridge * np.eye(z.shape[1]), z.T @ (y - y.mean()))
+        candidate_features = np.array([cell_features(candidates[a], self.num_ops) for a in actions])
+        predicted = (candidate_features - mean) / scale @ weights
+        p = np.exp((predicted - predicted.max()) / c.temperature)
+        return actions[int(rng.choice(len(actions), p=p / p.sum()))]

@@ -1,0 +1,53 @@
+"""Guided edits (`rlnas.env.edit_guide`): the features, the ranks, and a choice that follows the run's scores."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from rlnas.benchmarks import Evaluation
+from rlnas.env.edit_guide import EditGuide, EditGuideConfig, cell_features, ranks
+from tests.conftest import make_cell
+
+CHAIN = [[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]]  # input -> a -> b -> output
+SKIP = [[0, 1, 0, 1], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]]  # the chain and input -> output
+
+
+def test_features_count_the_vertices_of_each_op_then_vertices_and_edges():
+    assert cell_features(make_cell(CHAIN, [2, 2]), num_ops=3).tolist() == [0, 0, 2, 4, 3]
+    assert cell_features(make_cell(SKIP, [0, 1]), num_ops=3).tolist() == [1, 1, 0, 4, 4]
+
+
+def test_ranks_are_fractions_below_with_ties_counting_half():
+    assert ranks(np.array([3.0, 1.0, 2.0, 2.0])).tolist() == [0.875, 0.125, 0.5, 0.5]
+
+
+def _history(good_op: int) -> list[Evaluation]:
+    """Ten results in which cells with more vertices of `good_op` score higher."""
+    history = []
+    for i in range(10):
+        ops = [good_op if i % 3 else 1 - good_op, good_op if i % 2 else 1 - good_op]
+        score = 0.5 + 0.1 * ops.count(good_op) + 0.001 * i
+        history.append(Evaluation(make_cell(CHAIN, ops), str(i), score, {}))
+    return history
+
+
+def _draws(guide_history: list[Evaluation], candidates: dict, seed: int, n: int = 200) -> Counter:
+    rng = np.random.default_rng(seed)
+    guide = EditGuide(num_ops=3)
+    return Counter(guide.choose(guide_history, candidates, rng) for _ in range(n))
+
+
+def test_the_guide_draws_edits_towards_the_ops_that_scored_well_and_follows_the_scores_when_they_change():
+    candidates = {7: make_cell(CHAIN, [0, 0]), 9: make_cell(CHAIN, [1, 1])}
+    op0_good = _draws(_history(good_op=0), candidates, seed=0)
+    op1_good = _draws(_history(good_op=1), candidates, seed=0)
+    assert op0_good[7] > 0.9 * 200 and op1_good[9] > 0.9 * 200
+    assert _draws(_history(good_op=0), candidates, seed=3) == _draws(_history(good_op=0), candidates, seed=3)
+
+
+def test_before_enough_results_the_guide_draws_uniformly():
+    candidates = {7: make_cell(CHAIN, [0, 0]), 9: make_cell(CHAIN, [1, 1])}
+    early = _draws(_history(good_op=0)[: EditGuideConfig().min_results - 1], candidates, seed=0)
+    assert 70 < early[7] < 130 and early[7] + early[9] == 200
