@@ -5,9 +5,9 @@
 A teacher (`rlnas.env.search_episode.TEACHERS`) acts in the episodes of the `taught-*` policies
 (unseen_edits_only, keep_better_only, relabel_kinds); run r of a budget starts from seed + r. The regret
 is in percentage points of the benchmark's best score, ± the 95% half-width. With `--edits guided` the
-teacher's edits are drawn by `rlnas.env.edit_guide.EditGuide` instead (as `learned:NAME:guided`). A policy
-trained with a teacher's demonstrations is measured against this to see whether it learned more than its
-teacher.
+teacher's edits are drawn by `rlnas.env.edit_guide.EditGuide` instead, after its random design (as
+`learned:NAME:guided`). A policy trained with a teacher's demonstrations is measured against this to see
+whether it learned more than its teacher.
 """
 
 from __future__ import annotations
@@ -16,10 +16,18 @@ import argparse
 
 import numpy as np
 
-from rlnas.benchmarks import load_benchmark
+from rlnas.benchmarks import Benchmark, load_benchmark
 from rlnas.env.edit_guide import EditGuide
 from rlnas.env.search_episode import TEACHERS, EpisodeConfig, SearchEpisodeEnv, Task
 from rlnas.errors import RlnasError
+
+
+def random_design(bench: Benchmark, guide: EditGuide, rng: np.random.Generator) -> dict:
+    """The start of a guided run (as `learned:NAME:guided`): the guide's initial samples, then the best."""
+    session = bench.session(budget=None, rng=rng)
+    while session.unique_queries < guide.config.initial_samples:
+        session.query(bench.space.sample(rng))
+    return {"session": session, "cell": session.best.cell}
 
 
 def main() -> None:
@@ -51,9 +59,10 @@ def main() -> None:
             env = SearchEpisodeEnv(Task(bench, (budget, budget), scale=(0.0, 1.0)), episode)
             regrets = []
             for run in range(args.runs):
-                obs, info = env.reset(seed=args.seed + run)
                 rng, done = np.random.default_rng(args.seed + run), False
                 guide = EditGuide(len(bench.space.op_names))
+                design = random_design(bench, guide, rng) if guided else None
+                obs, info = env.reset(seed=args.seed + run, options=design)
                 while not done:
                     action = TEACHERS[name](obs, rng)
                     if guided and action >= episode.first_edit and (targets := env.unseen_edit_targets()):

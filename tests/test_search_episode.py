@@ -14,6 +14,7 @@ from rlnas.agents.general_policy import GeneralPolicy, random_policy
 from rlnas.agents.general_qnetwork import obs_to_tensors, q_values, stack_observations
 from rlnas.benchmarks import load_benchmark
 from rlnas.benchmarks.transformed import TransformedScores, swap_halves
+from rlnas.env.edit_guide import EditGuideConfig
 from rlnas.env.search_episode import (
     ACTION_KINDS,
     CONTEXT_FIELDS,
@@ -458,3 +459,20 @@ def test_guided_edits_keep_the_networks_kind_of_move_and_query_a_cell_the_run_ha
         result = session.query(cell)
         strategy.tell(cell, result, session.unique_queries > before)
     assert edits >= 10
+
+
+def test_a_guided_run_starts_with_a_random_design_and_the_policy_from_its_best(benchmarks):
+    """`EditGuideConfig.initial_samples` fresh samples first (the guide's first fit), then the episode starts
+    at the best of them, with all of them in the run's memory."""
+    bench = benchmarks["nb101"]
+    strategy = LearnedSearch(random_policy(SMALL, seed=4, **TINY_NETWORK), budget=30, edits="guided")
+    strategy.start(bench.space, np.random.default_rng(3))
+    session = bench.session(budget=None, rng=np.random.default_rng(3))
+    for _ in range(EditGuideConfig().initial_samples):
+        assert strategy.obs is None  # the policy has not acted yet
+        cell = strategy.ask()
+        strategy.tell(cell, session.query(cell), True)
+    best = max(session.history, key=lambda e: e.score)
+    assert strategy.obs is not None and strategy.moves == {}
+    assert bench.identity(strategy.env.cell) == bench.identity(best.cell)
+    assert strategy.env.session.unique_queries == EditGuideConfig().initial_samples

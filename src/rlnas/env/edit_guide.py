@@ -33,6 +33,9 @@ class EditGuideConfig:
     """L2 penalty of the regression on standardised features (it has few results to fit early on)."""
     min_results: int = 5
     """Results before the first fit; until then an edit is drawn uniformly."""
+    initial_samples: int = 5
+    """Fresh samples a guided run starts with before the policy acts (a random design for the model, as
+    TPE's startup trials); the policy starts from their best."""
 
 
 def cell_features(arch: Cell | Arch, num_ops: int) -> np.ndarray:

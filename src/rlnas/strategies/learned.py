@@ -1,7 +1,9 @@
 """A general policy as a search strategy: `learned:NAME[:EDITS]` (a policy file or a shipped policy's name;
 EDITS is how an edit is picked once the network has chosen to edit: `greedy` (the default) the network's
 own, `uniform` one drawn at random (`GeneralPolicy.act`), `guided` one drawn among the edits to unseen
-cells by a score model fitted on the run's results (`rlnas.env.edit_guide`)).
+cells by a score model fitted on the run's results (`rlnas.env.edit_guide`); a guided run starts with
+`EditGuideConfig.initial_samples` fresh samples, a random design for the model, and the policy acts from
+their best).
 
 The protocol is the training episode itself (`rlnas.env.search_episode`): the strategy runs a
 `SearchEpisodeEnv` whose only task is the runner's search, over `ToldResults`, so that every step
@@ -27,6 +29,7 @@ import numpy as np
 
 from rlnas.benchmarks import Evaluation, ToldResults
 from rlnas.cells import Cell
+from rlnas.env.edit_guide import EditGuide, EditGuideConfig
 from rlnas.errors import RlnasError
 from rlnas.spaces import SearchSpace
 from rlnas.strategies.base import Strategy
@@ -39,7 +42,11 @@ class LearnedSearch(Strategy):
     name = "learned"
 
     def __init__(
-        self, policy: str | Path | GeneralPolicy | None = None, budget: int | None = None, edits: str = "greedy"
+        self,
+        policy: str | Path | GeneralPolicy | None = None,
+        budget: int | None = None,
+        edits: str = "greedy",
+        guide: EditGuideConfig | None = None,
     ):
         from rlnas.agents.general_policy import EDIT_CHOICES, GeneralPolicy  # torch, only when one is made
 
@@ -54,6 +61,7 @@ class LearnedSearch(Strategy):
         self.policy = policy if isinstance(policy, GeneralPolicy) else GeneralPolicy.load(policy)
         self.budget = budget
         self.edits = edits
+        self.guide_config = guide or EditGuideConfig()
 
     @property
     def training_seed(self) -> int | None:
@@ -69,7 +77,6 @@ class LearnedSearch(Strategy):
         return self.policy.fingerprint
 
     def start(self, space: SearchSpace, rng: np.random.Generator) -> None:
-        from rlnas.env.edit_guide import EditGuide
         from rlnas.env.search_episode import SearchEpisodeEnv, Task
 
         super().start(space, rng)
@@ -78,16 +85,17 @@ class LearnedSearch(Strategy):
         budget = self.budget or self.policy.max_training_budget
         # the reward is not used when searching, so its scale is arbitrary
         self.env = SearchEpisodeEnv(Task(self.told, (budget, budget), scale=(0.0, 1.0)), self.policy.episode)
-        self.edit_guide = EditGuide(len(space.op_names))
+        self.edit_guide = EditGuide(len(space.op_names), self.guide_config)
         self.obs: dict[str, np.ndarray] | None = None
-        self.pending: tuple[str, int] | None = None  # ("reset", seed) or ("step", action)
+        self.pending: tuple[str, int] | None = None  # ("reset", seed), ("step", action) or ("sample", 0)
         self.moves: dict[str, int] = {}  # moves by kind (edits, returns to an elite, fresh samples)
 
     def ask(self) -> Cell | None:
         if self.pending is not None:
             return None
         if self.obs is None:  # the start, or an episode cut by its step cap: a fresh sample
-            self.pending = ("reset", int(self.rng.integers(2**63)))
+            design = self.edits == "guided" and self.session.unique_queries + 1 < self.edit_guide.config.initial_samples
+            self.pending = ("sample", 0) if design else ("reset", int(self.rng.integers(2**63)))
             return self.space.sample(self.rng)
         action = self.choose(self.obs)
         self.pending = ("step", action)
@@ -120,9 +128,14 @@ class LearnedSearch(Strategy):
             budget = self.budget or self.policy.max_training_budget
             if self.session.unique_queries >= budget:  # a spec without the runner's budget: go on
                 budget = self.session.unique_queries + self.policy.max_training_budget
+            if self.edits == "guided" and 0 < self.session.unique_queries < self.edit_guide.config.initial_samples:
+                self.session.query(cell)
+                cell = self.session.best.cell  # the end of the random design: start from its best
             options = {"session": self.session, "cell": cell, "budget": budget}
             self.obs, _ = self.env.reset(seed=argument, options=options)
-        else:
+        elif kind == "sample":
+            self.session.query(cell)  # a cell of the random design, in the run's memory
+        elif kind == "step":
             self.obs, _, terminated, truncated, _ = self.env.step(argument)
             if terminated or truncated:
                 self.obs = None
