@@ -351,8 +351,8 @@ def demo(
     runs: Annotated[int, typer.Option(help="Runs per strategy.")] = 50,
     budget: Annotated[int, typer.Option(help="Unique architectures per run.")] = 200,
 ) -> None:
-    """The out-of-the-box demo: the shipped general policy `taught-climb` (its edits drawn at random: the
-    `uniform` edit choice) against rs, ls and re on NB201-cifar10."""
+    """The out-of-the-box demo: the shipped general policy `taught-climb` (its edits drawn by a score model
+    of the run's results: the `guided` edit choice) against rs, ls and re on NB201-cifar10."""
     policy = DEMO_POLICY
     if train:
         from rlnas.agents.policy import SHIPPED_POLICIES
@@ -364,7 +364,7 @@ def demo(
         )
     compare(
         benchmark="nb201-cifar10",
-        strategies=f"learned:{policy}:uniform,rs,ls,re",
+        strategies=f"learned:{policy}:guided,rs,ls,re",
         budget=budget,
         runs=runs,
         seed=1000,
