@@ -10,6 +10,7 @@ from rlnas.agents.general_policy import random_policy
 from rlnas.env.search_episode import EpisodeConfig
 from rlnas.experiments.budget_table import run_budget_table, table_markdown, welch_interval
 from rlnas.experiments.compare import CompareConfig
+from rlnas.experiments.plots import plot_regret_by_budget
 
 
 def test_budget_aware_strategies_run_once_per_budget(tmp_path, nb201):
@@ -30,6 +31,9 @@ def test_budget_aware_strategies_run_once_per_budget(tmp_path, nb201):
     assert table["strategies"][learned]["in_distribution"] is False
     text = table_markdown(table)
     assert "| learned" in text and "@12" in text
+    panels = {"nb201-cifar10": {name: entry["budgets"] for name, entry in table["strategies"].items()}}
+    plot_regret_by_budget(panels, tmp_path / "by-budget.png")  # the figure of docs/figures/guided-unseen.png
+    assert (tmp_path / "by-budget.png").stat().st_size > 10_000
 
 
 def test_welch_interval_matches_a_known_case():

@@ -49,6 +49,28 @@ def plot_anytime(
     _save(fig, path)
 
 
+def plot_regret_by_budget(panels: dict[str, dict[str, dict[str, dict]]], path: Path) -> None:
+    """One panel per benchmark: mean regret at the end of a search against its budget (log x), with 95%
+    error bars, one line per strategy; `panels[benchmark][strategy][budget]` holds a per-budget table's
+    `mean_regret` and `ci95` (points, as `scripts/budget_table.py` writes them)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), squeeze=False)
+    for ax, (benchmark, strategies) in zip(axes[0], panels.items(), strict=True):
+        for name, by_budget in strategies.items():
+            budgets = sorted(by_budget, key=int)
+            mean = np.array([by_budget[b]["mean_regret"] for b in budgets])
+            half = np.array([by_budget[b]["ci95"] for b in budgets])
+            ax.errorbar([int(b) for b in budgets], mean, yerr=half, label=name, capsize=3, marker="o", markersize=3)
+        ax.set_xscale("log")
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("budget of the search (unique architectures)")
+        ax.set_title(benchmark)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize="x-small")
+    axes[0][0].set_ylabel("mean regret at the end (percentage points)")
+    fig.tight_layout()
+    _save(fig, path)
+
+
 def plot_sampler_histograms(draws: dict[str, np.ndarray], uniform: np.ndarray, path: Path) -> None:
     """Vertex and edge count histograms of each sampler's draws beside the uniform-over-table one.
 
