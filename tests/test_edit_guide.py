@@ -14,9 +14,25 @@ CHAIN = [[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]]  # input -> a -
 SKIP = [[0, 1, 0, 1], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]]  # the chain and input -> output
 
 
+def _edge_pairs(features: np.ndarray, num_ops: int) -> dict[tuple[int, int], int]:
+    """The nonzero edge-pair counts of `cell_features`, by (tail kind, head kind)."""
+    kinds = num_ops + 4  # the ops, then input, output, sum, second input
+    pairs = features[num_ops + 2 :].reshape(kinds, kinds)
+    return {(int(t), int(h)): int(pairs[t, h]) for t, h in zip(*np.nonzero(pairs))}
+
+
 def test_features_count_the_vertices_of_each_op_then_vertices_and_edges():
-    assert cell_features(make_cell(CHAIN, [2, 2]), num_ops=3).tolist() == [0, 0, 2, 4, 3]
-    assert cell_features(make_cell(SKIP, [0, 1]), num_ops=3).tolist() == [1, 1, 0, 4, 4]
+    assert cell_features(make_cell(CHAIN, [2, 2]), num_ops=3)[:5].tolist() == [0, 0, 2, 4, 3]
+    assert cell_features(make_cell(SKIP, [0, 1]), num_ops=3)[:5].tolist() == [1, 1, 0, 4, 4]
+
+
+def test_features_count_the_edges_between_each_pair_of_vertex_kinds():
+    input_, output = 3, 4
+    chain = cell_features(make_cell(CHAIN, [2, 2]), num_ops=3)
+    assert _edge_pairs(chain, num_ops=3) == {(input_, 2): 1, (2, 2): 1, (2, output): 1}
+    skip = cell_features(make_cell(SKIP, [0, 1]), num_ops=3)
+    assert _edge_pairs(skip, num_ops=3) == {(input_, 0): 1, (input_, output): 1, (0, 1): 1, (1, output): 1}
+    assert len(chain) == 3 + 2 + 7 * 7
 
 
 def test_ranks_are_fractions_below_with_ties_counting_half():

@@ -476,3 +476,39 @@ def test_a_guided_run_starts_with_a_random_design_and_the_policy_from_its_best(b
     assert strategy.obs is not None and strategy.moves == {}
     assert bench.identity(strategy.env.cell) == bench.identity(best.cell)
     assert strategy.env.session.unique_queries == EditGuideConfig().initial_samples
+
+
+def test_a_guided_runs_fresh_samples_are_the_guides_pick_among_unseen_samples(benchmarks, monkeypatch):
+    """Where the network draws a fresh sample, the guide picks it among `fresh_candidates` of the space's
+    samples the run has not queried; with one candidate the episode's sampler draws it."""
+    bench = benchmarks["nb101"]
+    for candidates in (24, 1):
+        strategy = LearnedSearch(
+            random_policy(SMALL, seed=4, **TINY_NETWORK),
+            budget=30,
+            edits="guided",
+            guide=EditGuideConfig(fresh_candidates=candidates),
+        )
+        strategy.start(bench.space, np.random.default_rng(3))
+        session = bench.session(budget=None, rng=np.random.default_rng(3))
+        for _ in range(EditGuideConfig().initial_samples):  # the random design
+            cell = strategy.ask()
+            strategy.tell(cell, session.query(cell), True)
+        offered = []
+
+        def last_candidate(history, options, rng):
+            offered.append(options)
+            return list(options)[-1]
+
+        monkeypatch.setattr(strategy.edit_guide, "choose", last_candidate)
+        monkeypatch.setattr(strategy, "choose", lambda obs: 0)  # the network draws a fresh sample
+        cell = strategy.ask()
+        if candidates == 1:
+            assert offered == [] and not session.seen(cell)
+            continue
+        [options] = offered
+        assert 0 < len(options) <= candidates and not any(session.seen(c) for c in options.values())
+        assert cell is list(options.values())[-1]
+        before = session.unique_queries
+        strategy.tell(cell, session.query(cell), True)
+        assert session.unique_queries == before + 1 and bench.identity(strategy.env.cell) == bench.identity(cell)

@@ -5,9 +5,10 @@ to make is a different question: on a space it never saw, the edits its network 
 than random ones (docs/general.md), because what an op is worth differs from space to space and table
 to table. `EditGuide` answers it from what this run has observed: a ridge regression of each queried
 cell's rank among the run's scores on features every space has (how many vertices carry each op, how
-many vertices and edges there are), refitted at every choice; an unseen edit is then drawn with
+many vertices and edges there are, and how many edges join each pair of vertex kinds: op to op, input to
+op, op to output), refitted at every choice; an unseen edit is then drawn with
 probability proportional to exp(predicted rank / temperature). Before `min_results` results it draws
-uniformly. The model knows an op only by its index and its worth only from this run's scores, so it
+uniformly. A fresh sample is picked the same way among a few of the space's samples. The model knows an op only by its index and its worth only from this run's scores, so it
 serves any space and op vocabulary, and a table whose scores change changes its choices.
 """
 
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlnas.benchmarks import Evaluation
-from rlnas.cells import Arch, Cell
+from rlnas.cells import INPUT2, Arch, Cell
+from rlnas.cells.cell import bits
 
 
 @dataclass(frozen=True)
@@ -33,20 +35,33 @@ class EditGuideConfig:
     """L2 penalty of the regression on standardised features (it has few results to fit early on)."""
     min_results: int = 5
     """Results before the first fit; until then an edit is drawn uniformly."""
+    fresh_candidates: int = 24
+    """When the policy draws a fresh sample, the guide picks it (as it picks an edit) among this many of
+    the space's samples that the run has not queried, as TPE scores 24 candidates; 1 leaves the draw
+    to the space's sampler."""
     initial_samples: int = 5
     """Fresh samples a guided run starts with before the policy acts (a random design for the model, as
     TPE's startup trials); the policy starts from their best."""
 
 
 def cell_features(arch: Cell | Arch, num_ops: int) -> np.ndarray:
-    """Vertices per op (by op index), then vertices and edges, summed over an architecture's cells."""
-    features = np.zeros(num_ops + 2)
+    """Vertices per op (by op index), vertices, edges, then edges per (tail kind, head kind), summed over an
+    architecture's cells. A vertex's kind is its op index, or for the special vertices, which every cell
+    has alike, `num_ops + (-label - 1)`: input, output, sum, second input. The pairs say what the counts
+    cannot: whether an op sits on the input, feeds the output, or follows another op."""
+    kinds = num_ops - INPUT2
+    features = np.zeros(num_ops + 2 + kinds * kinds)
+    pairs = features[num_ops + 2 :]
     for cell in arch.cells if isinstance(arch, Arch) else (arch,):
+        kind = [op if op >= 0 else num_ops - op - 1 for op in cell.ops]
         for op in cell.ops:
-            if op >= 0:  # the special vertices (input, output, sum) are in every cell alike
+            if op >= 0:
                 features[op] += 1
         features[num_ops] += cell.num_vertices
-        features[num_ops + 1] += sum(row.bit_count() for row in cell.rows)
+        for tail, row in enumerate(cell.rows):
+            features[num_ops + 1] += row.bit_count()
+            for head in bits(row):
+                pairs[kind[tail] * kinds + kind[head]] += 1
     return features
 
 

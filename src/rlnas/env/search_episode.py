@@ -558,17 +558,18 @@ class SearchEpisodeEnv(gym.Env):
             return EDIT_KINDS[int(self._layout[action - first, 0])]
         return ACTION_KINDS[FRESH_SAMPLE if action == 0 else RETURN_ELITE]
 
-    def propose(self, action: int) -> Cell | Arch | None:
+    def propose(self, action: int, fresh: Cell | Arch | None = None) -> Cell | Arch | None:
         """The cell `action` moves to (None for a masked action); `step(action)` then moves there.
 
         A fresh sample is drawn here, once: an ask/tell strategy asks for the proposal and steps
-        when told its result.
+        when told its result. `fresh` is the fresh sample to move to when the caller draws it (a guided
+        run picks it with its score model); by default the space's sampler draws it.
         """
         action = int(action)
         if self._proposed is not None and self._proposed[0] == action:
             return self._proposed[1]
         if action == 0:
-            target = self.space.sample(self.np_random)
+            target = fresh if fresh is not None else self.space.sample(self.np_random)
         elif 1 <= action <= len(self._elites):
             target = self._elites[action - 1][3] if self._elites[action - 1][2] != self.identity else None
         else:

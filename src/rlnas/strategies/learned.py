@@ -1,7 +1,8 @@
 """A general policy as a search strategy: `learned:NAME[:EDITS]` (a policy file or a shipped policy's name;
 EDITS is how an edit is picked once the network has chosen to edit: `greedy` (the default) the network's
 own, `uniform` one drawn at random (`GeneralPolicy.act`), `guided` one drawn among the edits to unseen
-cells by a score model fitted on the run's results (`rlnas.env.edit_guide`); a guided run starts with
+cells by a score model fitted on the run's results (`rlnas.env.edit_guide`), which also picks each of
+the network's fresh samples among a few of the space's; a guided run starts with
 `EditGuideConfig.initial_samples` fresh samples, a random design for the model, and the policy acts from
 their best).
 
@@ -101,7 +102,8 @@ class LearnedSearch(Strategy):
         self.pending = ("step", action)
         kind = f"moves_{self.env.move_kind(action)}"
         self.moves[kind] = self.moves.get(kind, 0) + 1
-        return self.env.propose(action)
+        fresh = self.guided_sample() if action == 0 and self.edits == "guided" else None
+        return self.env.propose(action, fresh)
 
     def overhead(self) -> dict[str, float | int]:
         """The moves of this run by kind (`moves_op_change`, ..., `moves_return_elite`,
@@ -116,6 +118,16 @@ class LearnedSearch(Strategy):
         if action < self.policy.episode.first_edit or not (targets := self.env.unseen_edit_targets()):
             return action
         return self.edit_guide.choose(self.session.history, targets, self.rng)
+
+    def guided_sample(self) -> Cell | None:
+        """A fresh sample picked by the guide among `fresh_candidates` of the space's samples the run has
+        not queried; None (the episode draws its own) before the guide's first fit or when all are known."""
+        c = self.edit_guide.config
+        if len(self.session.history) < c.min_results or c.fresh_candidates < 2:
+            return None
+        samples = (self.space.sample(self.rng) for _ in range(c.fresh_candidates))
+        unseen = dict(enumerate(cell for cell in samples if not self.session.seen(cell)))
+        return unseen[self.edit_guide.choose(self.session.history, unseen, self.rng)] if unseen else None
 
     def tell(self, cell: Cell, result: Evaluation, new: bool) -> None:
         if not self.session.seen(cell):
