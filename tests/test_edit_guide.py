@@ -18,7 +18,7 @@ def _edge_pairs(features: np.ndarray, num_ops: int) -> dict[tuple[int, int], int
     """The nonzero edge-pair counts of `cell_features`, by (tail kind, head kind)."""
     kinds = num_ops + 4  # the ops, then input, output, sum, second input
     pairs = features[num_ops + 2 :].reshape(kinds, kinds)
-    return {(int(t), int(h)): int(pairs[t, h]) for t, h in zip(*np.nonzero(pairs))}
+    return {(int(t), int(h)): int(pairs[t, h]) for t, h in zip(*np.nonzero(pairs), strict=True)}
 
 
 def test_features_count_the_vertices_of_each_op_then_vertices_and_edges():

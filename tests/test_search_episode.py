@@ -494,9 +494,9 @@ def test_a_guided_runs_fresh_samples_are_the_guides_pick_among_unseen_samples(be
         for _ in range(EditGuideConfig().initial_samples):  # the random design
             cell = strategy.ask()
             strategy.tell(cell, session.query(cell), True)
-        offered = []
+        offered: list[dict] = []
 
-        def last_candidate(history, options, rng):
+        def last_candidate(history, options, rng, offered=offered):
             offered.append(options)
             return list(options)[-1]
 

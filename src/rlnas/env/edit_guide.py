@@ -5,11 +5,12 @@ to make is a different question: on a space it never saw, the edits its network 
 than random ones (docs/general.md), because what an op is worth differs from space to space and table
 to table. `EditGuide` answers it from what this run has observed: a ridge regression of each queried
 cell's rank among the run's scores on features every space has (how many vertices carry each op, how
-many vertices and edges there are, and how many edges join each pair of vertex kinds: op to op, input to
-op, op to output), refitted at every choice; an unseen edit is then drawn with
-probability proportional to exp(predicted rank / temperature). Before `min_results` results it draws
-uniformly. A fresh sample is picked the same way among a few of the space's samples. The model knows an op only by its index and its worth only from this run's scores, so it
-serves any space and op vocabulary, and a table whose scores change changes its choices.
+many vertices and edges there are, and how many edges join each pair of vertex kinds: op to op, input
+to op, op to output), refitted at every choice; an unseen edit is then drawn with probability
+proportional to exp(predicted rank / temperature). Before `min_results` results it draws uniformly. A
+fresh sample is picked the same way among a few of the space's samples. The model knows an op only by
+its index and its worth only from this run's scores, so it serves any space and op vocabulary, and a
+table whose scores change changes its choices.
 """
 
 from __future__ import annotations
