@@ -5,7 +5,7 @@
 A teacher (`rlnas.env.search_episode.TEACHERS`) acts in the episodes of the `taught-*` policies
 (unseen_edits_only, keep_better_only, relabel_kinds); run r of a budget starts from seed + r. The regret
 is in percentage points of the benchmark's best score, ± the 95% half-width. With `--edits guided` the
-teacher's edits are drawn by `rlnas.env.edit_guide.EditGuide` instead, after its random design (as
+teacher's edits and fresh samples are drawn by `rlnas.env.edit_guide.EditGuide` instead, after its random design (as
 `learned:NAME:guided`). A policy trained with a teacher's demonstrations is measured against this to see
 whether it learned more than its teacher.
 """
@@ -67,6 +67,8 @@ def main() -> None:
                     action = TEACHERS[name](obs, rng)
                     if guided and action >= episode.first_edit and (targets := env.unseen_edit_targets()):
                         action = guide.choose(env.session.history, targets, rng)
+                    if guided and action == 0:
+                        env.propose(0, guide.choose_sample(env.session, bench.space, rng))
                     obs, _, terminated, truncated, info = env.step(action)
                     done = terminated or truncated
                 regrets.append(100 * (bench.best_possible - info["best_score"]))

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rlnas.benchmarks import Evaluation
+from rlnas.benchmarks import Evaluation, QuerySession
 from rlnas.cells import INPUT2, Arch, Cell
 from rlnas.cells.cell import bits
+from rlnas.spaces import SearchSpace
 
 
 @dataclass(frozen=True)
@@ -100,3 +101,14 @@ class EditGuide:
         predicted = (candidate_features - mean) / scale @ weights
         p = np.exp((predicted - predicted.max()) / c.temperature)
         return actions[int(rng.choice(len(actions), p=p / p.sum()))]
+
+    def choose_sample(self, session: QuerySession, space: SearchSpace, rng: np.random.Generator) -> Cell | None:
+        """A fresh sample for the run of `session`, drawn as `choose` draws an edit among `fresh_candidates`
+        of the space's samples the run has not queried; None (let the sampler draw) before the first fit
+        or when every candidate is known."""
+        c = self.config
+        if len(session.history) < c.min_results or c.fresh_candidates < 2:
+            return None
+        samples = (space.sample(rng) for _ in range(c.fresh_candidates))
+        unseen = dict(enumerate(cell for cell in samples if not session.seen(cell)))
+        return unseen[self.choose(session.history, unseen, rng)] if unseen else None

@@ -102,7 +102,8 @@ class LearnedSearch(Strategy):
         self.pending = ("step", action)
         kind = f"moves_{self.env.move_kind(action)}"
         self.moves[kind] = self.moves.get(kind, 0) + 1
-        fresh = self.guided_sample() if action == 0 and self.edits == "guided" else None
+        guided_sample = action == 0 and self.edits == "guided"
+        fresh = self.edit_guide.choose_sample(self.session, self.space, self.rng) if guided_sample else None
         return self.env.propose(action, fresh)
 
     def overhead(self) -> dict[str, float | int]:
@@ -118,16 +119,6 @@ class LearnedSearch(Strategy):
         if action < self.policy.episode.first_edit or not (targets := self.env.unseen_edit_targets()):
             return action
         return self.edit_guide.choose(self.session.history, targets, self.rng)
-
-    def guided_sample(self) -> Cell | None:
-        """A fresh sample picked by the guide among `fresh_candidates` of the space's samples the run has
-        not queried; None (the episode draws its own) before the guide's first fit or when all are known."""
-        c = self.edit_guide.config
-        if len(self.session.history) < c.min_results or c.fresh_candidates < 2:
-            return None
-        samples = (self.space.sample(self.rng) for _ in range(c.fresh_candidates))
-        unseen = dict(enumerate(cell for cell in samples if not self.session.seen(cell)))
-        return unseen[self.edit_guide.choose(self.session.history, unseen, self.rng)] if unseen else None
 
     def tell(self, cell: Cell, result: Evaluation, new: bool) -> None:
         if not self.session.seen(cell):
