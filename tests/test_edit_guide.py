@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pytest
 
 from rlnas.benchmarks import Evaluation
 from rlnas.env.edit_guide import EditGuide, EditGuideConfig, cell_features, ranks
+from rlnas.errors import ConfigError
+from rlnas.spaces.nb201 import NB201_OPS, NB201Space, nb201_cell_to_string, nb201_string_to_cell
 from tests.conftest import make_cell
 
 CHAIN = [[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]]  # input -> a -> b -> output
@@ -67,3 +70,52 @@ def test_before_enough_results_the_guide_draws_uniformly():
     candidates = {7: make_cell(CHAIN, [0, 0]), 9: make_cell(CHAIN, [1, 1])}
     early = _draws(_history(good_op=0)[: EditGuideConfig().min_results - 1], candidates, seed=0)
     assert 70 < early[7] < 130 and early[7] + early[9] == 200
+
+
+class _Run:
+    """The part of a `QuerySession` that `choose_sample` reads: the history and which cells it holds."""
+
+    def __init__(self, history: list[Evaluation]):
+        self.history = history
+
+    def seen(self, cell) -> bool:
+        return any(result.cell.key == cell.key for result in self.history)
+
+
+def _nb201_run(strings: list[str]) -> _Run:
+    """Results on NB201 cells, the later ones scoring higher."""
+    return _Run([Evaluation(nb201_string_to_cell(s), s, 0.5 + 0.01 * i, {}) for i, s in enumerate(strings)])
+
+
+def test_a_fresh_sample_from_mutants_only_is_within_mutant_edits_of_the_runs_best_cell():
+    run = _nb201_run(["000000", "111111", "222222", "333333", "444444", "012340"])
+    config = EditGuideConfig(fresh_candidates=0, fresh_mutants=8, mutant_parents=1, mutant_edits=2, fresh_uniform=0)
+    guide, rng = EditGuide(len(NB201_OPS), config), np.random.default_rng(0)
+    for _ in range(20):
+        cell = guide.choose_sample(run, NB201Space(), rng)
+        changed = sum(a != b for a, b in zip(nb201_cell_to_string(cell), "012340", strict=True))
+        assert 1 <= changed <= 2 and not run.seen(cell)
+
+
+def test_a_fresh_uniform_fraction_of_fresh_samples_is_left_to_the_sampler():
+    run = _nb201_run(["000000", "111111", "222222", "333333", "444444", "012340"])
+    for fraction, expected in ((0.0, 0), (1.0, 200), (1 / 3, 200 / 3)):
+        guide, rng = EditGuide(len(NB201_OPS), EditGuideConfig(fresh_uniform=fraction)), np.random.default_rng(1)
+        left = sum(guide.choose_sample(run, NB201Space(), rng) is None for _ in range(200))
+        assert abs(left - expected) < 25
+
+
+def test_a_bad_guide_setting_is_refused_with_the_setting_named():
+    for settings, named in (({"fresh_uniform": 1.5}, "fresh_uniform"), ({"mutant_parents": 0}, "mutant_parents")):
+        with pytest.raises(ConfigError, match=named):
+            EditGuideConfig(**settings)
+
+
+def test_the_edge_pairs_join_the_model_only_after_pair_min_results():
+    """Chains a->b and b->a have the same op counts; only the edge pairs tell them apart."""
+    history = [Evaluation(make_cell(CHAIN, [i % 2, 1 - i % 2]), str(i), 0.5 + 0.1 * (i % 2), {}) for i in range(10)]
+    candidates = {7: make_cell(CHAIN, [0, 1]), 9: make_cell(CHAIN, [1, 0])}
+    for pair_min_results, low, high in ((11, 70, 130), (10, -1, 20)):
+        guide, rng = EditGuide(3, EditGuideConfig(pair_min_results=pair_min_results)), np.random.default_rng(0)
+        picks = Counter(guide.choose(history, candidates, rng) for _ in range(200))
+        assert low < picks[7] < high and picks[7] + picks[9] == 200

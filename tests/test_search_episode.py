@@ -478,17 +478,13 @@ def test_a_guided_run_starts_with_a_random_design_and_the_policy_from_its_best(b
     assert strategy.env.session.unique_queries == EditGuideConfig().initial_samples
 
 
-def test_a_guided_runs_fresh_samples_are_the_guides_pick_among_unseen_samples(benchmarks, monkeypatch):
-    """Where the network draws a fresh sample, the guide picks it among `fresh_candidates` of the space's
-    samples the run has not queried; with one candidate the episode's sampler draws it."""
+def test_a_guided_runs_fresh_samples_are_the_guides_pick_among_unseen_candidates(benchmarks, monkeypatch):
+    """Where the network draws a fresh sample, the guide picks it among the candidates (the space's samples
+    and mutants of the best cells) the run has not queried; those it leaves to the sampler, the episode's
+    sampler draws."""
     bench = benchmarks["nb101"]
-    for candidates in (24, 1):
-        strategy = LearnedSearch(
-            random_policy(SMALL, seed=4, **TINY_NETWORK),
-            budget=30,
-            edits="guided",
-            guide=EditGuideConfig(fresh_candidates=candidates),
-        )
+    for guide in (EditGuideConfig(fresh_uniform=0.0), EditGuideConfig(fresh_uniform=1.0)):
+        strategy = LearnedSearch(random_policy(SMALL, seed=4, **TINY_NETWORK), budget=30, edits="guided", guide=guide)
         strategy.start(bench.space, np.random.default_rng(3))
         session = bench.session(budget=None, rng=np.random.default_rng(3))
         for _ in range(EditGuideConfig().initial_samples):  # the random design
@@ -503,11 +499,12 @@ def test_a_guided_runs_fresh_samples_are_the_guides_pick_among_unseen_samples(be
         monkeypatch.setattr(strategy.edit_guide, "choose", last_candidate)
         monkeypatch.setattr(strategy, "choose", lambda obs: 0)  # the network draws a fresh sample
         cell = strategy.ask()
-        if candidates == 1:
+        if guide.fresh_uniform == 1.0:
             assert offered == [] and not session.seen(cell)
             continue
         [options] = offered
-        assert 0 < len(options) <= candidates and not any(session.seen(c) for c in options.values())
+        assert 0 < len(options) <= guide.fresh_candidates + guide.fresh_mutants
+        assert not any(session.seen(c) for c in options.values())
         assert cell is list(options.values())[-1]
         before = session.unique_queries
         strategy.tell(cell, session.query(cell), True)
