@@ -1,10 +1,10 @@
 """A general policy as a search strategy: `learned:NAME[:EDITS]` (a policy file or a shipped policy's name;
 EDITS is how an edit is picked once the network has chosen to edit: `greedy` (the default) the network's
 own, `uniform` one drawn at random (`GeneralPolicy.act`), `guided` one drawn among the edits to unseen
-cells by a score model fitted on the run's results (`rlnas.env.edit_guide`), which also picks each of
-the network's fresh samples among a few of the space's; a guided run starts with
-`EditGuideConfig.initial_samples` fresh samples, a random design for the model, and the policy acts from
-their best).
+cells by a score model fitted on the run's results (`rlnas.env.edit_guide`), which also picks most of
+the network's fresh samples among a few of the space's samples and mutants of the run's best cells; a
+guided run starts with `EditGuideConfig.initial_samples` fresh samples, a random design for the model,
+and the policy acts from their best).
 
 The protocol is the training episode itself (`rlnas.env.search_episode`): the strategy runs a
 `SearchEpisodeEnv` whose only task is the runner's search, over `ToldResults`, so that every step
