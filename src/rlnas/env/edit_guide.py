@@ -53,7 +53,8 @@ class EditGuideConfig:
     mutant_parents: int = 10
     """The best cells of the run that mutants are made from."""
     mutant_edits: int = 2
-    """Random edits that make a mutant (one edit away, the policy's own climbs already look)."""
+    """Random edits that make a mutant: two reach past the one-edit neighbourhoods that the policy's own
+    climbs already query."""
     fresh_uniform: float = 1 / 3
     """The fraction of fresh samples left to the space's sampler, unguided, as SMAC and BOHB interleave
     random configurations: a run whose results all lie in one region of a table still samples the
