@@ -1,6 +1,6 @@
 """The same work on the CPU and on a GPU, timed in one process: the GPU's speed as a ratio of the CPU's.
 
-    python scripts/gpu_speed.py [--json docs/results/gpu-speed.json]
+    python scripts/gpu_speed.py [--env-steps 1000] [--json docs/results/gpu-speed-h100.json]
 
 Run it where torch sees a GPU. It measures:
 
