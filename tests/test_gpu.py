@@ -19,11 +19,17 @@ from rlnas.env.search_episode import SearchEpisodeEnv, Task
 from rlnas.spaces import NB101_SPACE
 from rlnas.spaces.nb201 import nb201_string_to_cell
 from tests.test_enas import TINY as TINY_ENAS
+from tests.test_general_runs import Stop
 from tests.test_general_training import TINY as TINY_GENERAL
 from tests.test_training import CELL
 from tests.test_training import TINY as TINY_CHILD
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU that torch sees")
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    return [Task(load_benchmark("nb201-cifar10"), (5, 15), noise=0.02)]
 
 
 def test_a_child_trains_on_the_gpu_as_on_the_cpu(tmp_path):
@@ -55,9 +61,8 @@ def numbers(record: dict) -> list[float]:
     return [value for value in record.values() if isinstance(value, float)]
 
 
-def test_general_training_runs_on_the_gpu_and_its_policy_acts_on_the_cpu(tmp_path):
+def test_general_training_runs_on_the_gpu_and_its_policy_acts_on_the_cpu(tasks, tmp_path):
     """The network's first weights are drawn on the CPU: until learning starts both runs act alike."""
-    tasks = [Task(load_benchmark("nb201-cifar10"), (5, 15), noise=0.02)]
     config = GeneralTrainConfig(seed=3, **TINY_GENERAL)
     torch.cuda.reset_peak_memory_stats()
     gpu = train_general(tasks, config, device="cuda")
@@ -79,14 +84,9 @@ def test_general_training_runs_on_the_gpu_and_its_policy_acts_on_the_cpu(tmp_pat
     assert obs["action_mask"][policy.act(obs)] == 1
 
 
-class Stop(Exception):
-    pass
-
-
 @pytest.mark.parametrize(("first", "then"), [("cuda", "cpu"), ("cpu", "cuda")])
-def test_a_run_checkpointed_on_one_device_resumes_on_the_other(tmp_path, first, then):
+def test_a_run_checkpointed_on_one_device_resumes_on_the_other(tasks, tmp_path, first, then):
     """A run trained on a GPU machine continues on a laptop, and the other way round."""
-    tasks = [Task(load_benchmark("nb201-cifar10"), (5, 15), noise=0.02)]
     config = GeneralTrainConfig(seed=3, checkpoint_updates=7, **TINY_GENERAL)
     path = tmp_path / "checkpoint.pt"
 
@@ -98,4 +98,5 @@ def test_a_run_checkpointed_on_one_device_resumes_on_the_other(tmp_path, first, 
         train_general(tasks, config, first, checkpoint=path, progress=stop_after_the_first_checkpoint)
     resumed = train_general(tasks, config, then, checkpoint=path, resume=True)
     assert resumed.policy.info["env_steps"] == config.total_env_steps
-    assert resumed.policy.info["updates"] == (config.total_env_steps - config.learning_starts) // 4
+    learning_steps = config.total_env_steps - config.learning_starts
+    assert resumed.policy.info["updates"] == learning_steps // config.env_steps_per_update
