@@ -322,11 +322,13 @@ def test_train_options_come_from_the_config_fields(tmp_path, monkeypatch, capsys
 
     from rlnas import cli
     from rlnas.agents.apex.config import field_docs
-    from rlnas.agents.apex.options import config_overrides, config_parameters
+    from rlnas.agents.apex.options import all_config_parameters, config_overrides, config_parameters
 
     parameters = {p.name: p for p in config_parameters()}
     assert set(parameters) == {f.name for f in fields(ApeXConfig)}
     assert all(field_docs()[name] for name in parameters)  # every field has its docstring as help
+    device_help = next(p for p in all_config_parameters() if p.name == "device").annotation.__metadata__[0].help
+    assert device_help.endswith("(default auto; with --tasks cpu)")  # a general run's default differs
     assert config_overrides({"steps": 5, "seed": None, "learning_rate": 0.1}) == {
         "total_env_steps": 5,
         "learning_rate": 0.1,

@@ -11,6 +11,10 @@ import numpy as np
 from rlnas.env.search_episode import TEACHERS, EpisodeConfig
 from rlnas.errors import ConfigError
 
+#: The learner's device of a general policy's training when `--device` is not given: its small network is
+#: barely faster on a GPU (docs/training.md), so `auto` is not the default here as it is for `ApeXConfig`.
+GENERAL_DEVICE = "cpu"
+
 
 @dataclass(frozen=True)
 class GeneralTrainConfig:

@@ -27,7 +27,7 @@ from rich.console import Console
 
 from rlnas.agents.apex.command import training_progress
 from rlnas.agents.apex.options import config_overrides
-from rlnas.agents.general_config import GeneralTrainConfig
+from rlnas.agents.general_config import GENERAL_DEVICE, GeneralTrainConfig
 from rlnas.agents.general_training import (
     GeneralTrainingResult,
     check_resumable,
@@ -152,7 +152,16 @@ def plan_general_run(
     if resume is not None:
         check_resumable(state, executor, config, task_list)
     return GeneralRun(
-        folder, Path(tasks), without, executor, config, task_list, resume is not None, address, device or "cpu", data
+        folder,
+        Path(tasks),
+        without,
+        executor,
+        config,
+        task_list,
+        resume is not None,
+        address,
+        device or GENERAL_DEVICE,
+        data,
     )
 
 

@@ -95,8 +95,7 @@ class ApeXConfig:
     """Seeds the network initialisation, the actors' environments and the replay sampling."""
     device: str = "auto"
     """Learner device: `auto` (CUDA when available), `cpu` or `cuda`. Actors run on the CPU, except the
-    in-process actor of a general policy (`--tasks`), which shares the learner's device. A general policy
-    trains on the CPU unless this is given: its small network is barely faster on a GPU (docs/training.md)."""
+    in-process actor of a general policy (`--tasks`), which shares the learner's device."""
     torch_threads: int = 1
     """Intra-op threads of the training process (0 keeps PyTorch's default). One is the fastest for
     the actors' small batches and robust when the cores are shared; the learner gains from more

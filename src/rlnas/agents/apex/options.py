@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from rlnas.agents.apex.config import ApeXConfig, field_docs
-from rlnas.agents.general_config import GeneralTrainConfig
+from rlnas.agents.general_config import GENERAL_DEVICE, GeneralTrainConfig
 from rlnas.errors import ConfigError
 
 #: The earlier, shorter option name of a field, still accepted (as an option and as a keyword).
@@ -61,7 +61,7 @@ def config_parameters(
 
 def all_config_parameters() -> list[inspect.Parameter]:
     """The options of both configurations: ApeXConfig's, then the fields only GeneralTrainConfig has."""
-    general = {f.name: f.default for f in fields(GeneralTrainConfig)}
+    general = {f.name: f.default for f in fields(GeneralTrainConfig)} | {"device": GENERAL_DEVICE}
     parameters = config_parameters(others=general)
     own = frozenset(p.name for p in parameters)
     return parameters + config_parameters(GeneralTrainConfig, GENERAL_PANEL, skip=own)
