@@ -172,3 +172,78 @@ def test_the_summary_table_marks_results_of_a_policy_on_its_training_benchmark()
     text = captured.get()
     assert "agent:p (in-distribution)" in text and "rs (in-distribution)" not in text
     assert "in-distribution: the policy was trained on nb201-cifar10" in text
+
+
+def test_search_prints_json_that_pipes_and_resumes_only_the_same_search(tmp_path):
+    out = str(tmp_path / "search")
+    first = rlnas("search", "-b", "nb201-cifar10", "--strategy", "re", "--budget", "15", "--seed", "1", "--out", out)
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)  # the progress bar is on stderr
+    assert report["benchmark"] == "nb201-cifar10" and report["queries"] == 15
+    again = rlnas("search", "-b", "nb201-cifar10", "--strategy", "re", "--budget", "15", "--seed", "1", "--out", out)
+    assert again.returncode == 0 and json.loads(again.stdout) == report, again.stderr
+    results = (tmp_path / "search" / "results.csv").read_text()
+    for other in (["-b", "nb201-cifar100", "--strategy", "re"], ["-b", "nb201-cifar10", "--strategy", "rs"]):
+        refused = rlnas("search", *other, "--budget", "15", "--seed", "1", "--out", out)
+        assert_one_line_error(refused, "holds a search with other settings")
+    assert (tmp_path / "search" / "results.csv").read_text() == results
+
+
+def test_search_refuses_a_comparison_folder_and_a_policy_of_another_space(tmp_path):
+    compare = tmp_path / "cmp"
+    result = rlnas(
+        "compare", "-b", "nb201-cifar10", "--strategies", "rs", "--budget", "5", "--runs", "2", "--out", str(compare)
+    )
+    assert result.returncode == 0, result.stderr
+    before = (compare / "results.csv").read_text()
+    refused = rlnas("search", "-b", "nb201-cifar10", "--strategy", "rs", "--budget", "5", "--out", str(compare))
+    assert_one_line_error(refused, "holds a comparison (config.json), not a search")
+    assert (compare / "results.csv").read_text() == before and not (compare / "journal.sqlite").exists()
+    refused = rlnas("search", "-b", "nb201-cifar10", "--policy", "nb101", "--out", str(tmp_path / "s"))
+    assert_one_line_error(refused, "cannot act in the nb201 space")
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(
+    ("strategy", "words"),
+    [("agent:taught-climb", "run it as learned:NAME:guided"), ("learned:nb101:guided", "run it as agent:NAME")],
+)
+def test_a_policy_of_the_other_kind_says_how_to_run_it(strategy, words, tmp_path):
+    result = rlnas("search", "-b", "nb201-cifar10", "--strategy", strategy, "--budget", "5")
+    assert_one_line_error(result, words)
+
+
+def test_a_mistyped_data_variable_is_reported_even_where_a_cache_would_serve(tmp_path):
+    result = rlnas(
+        "compare",
+        "-b",
+        "nb101",
+        "--strategies",
+        "rs",
+        "--budget",
+        "5",
+        "--runs",
+        "1",
+        "--out",
+        str(tmp_path / "o"),
+        env={"RLNAS_DATA": str(tmp_path / "nowhere")},
+    )
+    assert_one_line_error(result, "nowhere", "does not exist")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_training_folder_of_either_kind_is_not_trained_over(tmp_path):
+    folder = tmp_path / "general"
+    folder.mkdir()
+    (folder / "general-checkpoint.pt").write_bytes(b"a general run's checkpoint")
+    result = rlnas("train", "-b", "nb201-cifar10", "--steps", "10", "--out", str(folder))
+    assert_one_line_error(result, "already holds a training run")
+    assert sorted(p.name for p in folder.iterdir()) == ["general-checkpoint.pt"]
+
+
+def test_a_task_list_with_a_reversed_budget_is_refused_before_the_folder_is_made(tmp_path):
+    tasks = tmp_path / "tasks.toml"
+    tasks.write_text('[[task]]\nbenchmark = "nb201-cifar10"\nbudget = [300, 20]\n')
+    result = rlnas("train", "--tasks", str(tasks), "--steps", "10", "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, "1 <= lowest <= highest")
+    assert not (tmp_path / "run").exists()

@@ -80,6 +80,7 @@ def test_everything_is_checked_before_any_file_is_written(tmp_path):
         (CompareConfig("nb201-cifar10", ("ls:5",), 10, 1, 0), "takes no argument"),
         (CompareConfig("NB101", ("rs",), 10, 1, 0), "did you mean 'nb101'"),
         (CompareConfig("nb201-cifar10", ("agent:runs/p/x", "agent:runs/p_x"), 10, 1, 0), "share one results file"),
+        (CompareConfig("nb201-cifar10", ("rs", "agent:nb101"), 10, 1, 0), "cannot act in the nb201 space"),
     ]:
         with pytest.raises(RlnasError, match=words):
             run_comparison(config, tmp_path / "out")
@@ -90,3 +91,38 @@ def test_a_benchmark_without_a_known_best_reports_scores_not_regret(tmp_path):
     summary = run_comparison(CompareConfig("nb301-distilled", ("rs",), 12, 2, 0), tmp_path)
     entry = summary["strategies"]["rs"]["budgets"]["12"]
     assert summary["best_possible"] is None and "mean_regret" not in entry and 0.9 < entry["mean_best"] < 1
+
+
+def test_a_folder_that_holds_a_search_or_other_files_is_refused(tmp_path):
+    (tmp_path / "search").mkdir()
+    (tmp_path / "search" / "search.json").write_text("{}")
+    with pytest.raises(RlnasError, match=r"holds a search \(search.json\), not a comparison"):
+        run_comparison(CONFIG, tmp_path / "search")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(RlnasError, match=r"holds files but no config\.json"):
+        run_comparison(CONFIG, tmp_path / "mine")
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [("rs-0001.json", lambda text: text[:20]), ("ls-0000.csv", lambda text: text[:70]), ("rs-0002.csv", lambda t: "")],
+)
+def test_a_damaged_finished_run_is_one_line_before_anything_runs(tmp_path, name, damage):
+    run_comparison(CONFIG, tmp_path)
+    path = tmp_path / "runs" / name
+    path.write_text(damage(path.read_text()))
+    (tmp_path / "runs" / "rs-0000.csv").unlink()  # a missing run, which is not redone before the error
+    with pytest.raises(RlnasError, match=f"{path.stem}.* damaged .*delete both"):
+        run_comparison(CONFIG, tmp_path)
+    assert not (tmp_path / "runs" / "rs-0000.csv").exists()
+
+
+def test_a_single_run_has_no_interval_and_the_summary_is_strict_json(tmp_path):
+    def refuse(constant: str):
+        raise ValueError(f"{constant} in summary.json")
+
+    summary = run_comparison(CompareConfig("nb201-cifar10", ("rs",), 10, 1, 0), tmp_path)
+    assert summary["strategies"]["rs"]["budgets"]["10"]["ci95"] is None
+    assert json.loads((tmp_path / "summary.json").read_text(), parse_constant=refuse) == summary

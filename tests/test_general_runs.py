@@ -160,6 +160,7 @@ def test_rlnas_train_tasks_without_a_family_writes_a_policy_its_curve_and_a_plot
     )
     assert status == 0, error
     policy = GeneralPolicy.load(out / "policy.pt")  # what learned:DIR/policy.pt loads
+    assert GeneralPolicy.load(out).fingerprint == policy.fingerprint  # and learned:DIR
     assert [t["benchmark"] for t in policy.trained_on] == ["nb201-cifar10", "nbgraph-cora"]
     assert policy.info["task_file"] == str(tasks) and policy.info["without"] == ["nb101"]
     assert policy.info["env_steps"] == 120 and policy.info["wall_seconds"] >= 0

@@ -106,6 +106,14 @@ def test_a_killed_search_resumes_from_its_journal_without_evaluating_again(nb201
     assert sqlite3.connect(journal).execute("SELECT COUNT(*) FROM results").fetchone()[0] == 60
 
 
+def test_a_journal_replays_only_into_a_search_of_its_benchmark(nb201, tmp_path):
+    journal = tmp_path / "journal.sqlite"
+    run_search(make_strategy("re"), nb201, 10, np.random.default_rng(5), journal=journal)
+    with pytest.raises(RlnasError, match="holds results of nb201-cifar10, not nb201-cifar100"):
+        run_search(make_strategy("re"), NB201Benchmark("cifar100"), 10, np.random.default_rng(5), journal=journal)
+    assert sqlite3.connect(journal).execute("SELECT COUNT(*) FROM results").fetchone()[0] == 10
+
+
 def test_a_corrupt_journal_is_one_line(nb201, tmp_path):
     journal = tmp_path / "journal.sqlite"
     journal.write_bytes(b"this is not a database" * 100)

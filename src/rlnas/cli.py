@@ -5,10 +5,13 @@ Every error a user can cause ends as one line on stderr (exit status 2), never a
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import re
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -32,13 +35,21 @@ plot_app = typer.Typer(help="Figures about the samplers and the reward shaping."
 app.add_typer(plot_app, name="plot")
 # Piped output (logs, CI) gets room for the summary table instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 140)
+#: Progress and notes of the commands whose standard output is JSON (search, enas), so that it pipes.
+err_console = Console(stderr=True)
 
 DataOption = Annotated[
     str | None,
     typer.Option("--data", help="Folder holding nb101/ (default: $RLNAS_DATA).", show_default=False),
 ]
 BenchmarkOption = Annotated[
-    str, typer.Option("--benchmark", "-b", help="nb101, nb201-cifar10, nb201-cifar100 or nb201-imagenet.")
+    str,
+    typer.Option(
+        "--benchmark",
+        "-b",
+        help="A benchmark of `rlnas info` (nb101, nb201-cifar10, nbgraph-cora, nb301-distilled, ...), csv:FILE, "
+        "train:DATASET or module:Class.",
+    ),
 ]
 RepeatOption = Annotated[
     str,
@@ -214,15 +225,35 @@ def print_json(report: dict) -> None:
     print(re.sub(r"\[\s+([-\d.,\s]+?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text))
 
 
-def _progress() -> Progress:
+def _progress(on: Console = console) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=on,
         transient=False,
     )
+
+
+@contextlib.contextmanager
+def _progress_once_checked(on: Console) -> Iterator[Callable[[int, int | None, str], None]]:
+    """`update(completed, total, description)` of a progress bar drawn from its first update: the commands
+    update only once their arguments are checked, so a refused command prints its error line alone."""
+    progress = _progress(on)
+    tasks = []
+
+    def update(completed: int, total: int | None, description: str) -> None:
+        if not tasks:
+            progress.start()
+            tasks.append(progress.add_task(description, total=total))
+        progress.update(tasks[0], completed=completed, total=total, description=description)
+
+    try:
+        yield update
+    finally:
+        if tasks:
+            progress.stop()
 
 
 ExecutorOption = Annotated[
@@ -289,14 +320,14 @@ def compare(
         )
     options = training_options(epochs, width, depth, train_images)
     config = CompareConfig(benchmark, names, budget, runs, seed, repeat, budget_seconds, space, options)
-    with _progress() as progress:
-        task = progress.add_task(f"{benchmark}: {len(names)} strategies x {runs} runs", total=None)
+    with _progress_once_checked(console) as update:
+        description = f"{benchmark}: {len(names)} strategies x {runs} runs"
         summary = run_comparison(
             config,
             out,
             data,
             workers or os.cpu_count() or 1,
-            lambda done, total: progress.update(task, completed=done, total=total),
+            lambda done, total: update(done, total, description),
             executor,
             address,
         )
@@ -324,13 +355,13 @@ def print_summary(summary: dict) -> None:
         for b in entry["budgets"]
     )
     scale = 100 if fractions else 1
+
+    def cell(value: dict) -> str:  # (x + 0.0) and the rounding keep float noise around zero from printing as -0.00
+        mean = f"{round(value[key] * scale, 6) + 0.0:.2f}"
+        return mean if value["ci95"] is None else f"{mean}±{value['ci95'] * scale:.2f}"
+
     for name, entry in summary["strategies"].items():
-        cells = [  # (x + 0.0) and the rounding keep float noise around zero from printing as -0.00
-            f"{round(entry['budgets'][b][key] * scale, 6) + 0.0:.2f}±{entry['budgets'][b]['ci95'] * scale:.2f}"
-            if b in entry["budgets"]
-            else "-"
-            for b in budgets
-        ]
+        cells = [cell(entry["budgets"][b]) if b in entry["budgets"] else "-" for b in budgets]
         label = f"{name} (in-distribution)" if entry.get("in_distribution") else name
         table.add_row(label, *cells)
     console.print(table)
@@ -404,9 +435,9 @@ def search(
     """Search once with any strategy; print the best architecture found as JSON (and, for train:
     benchmarks with --out, save its trained network as DIR/model.pt)."""
     from rlnas.benchmarks import check_benchmark, load_benchmark
-    from rlnas.experiments.compare import rows_csv, run_rows
+    from rlnas.experiments.compare import claim_folder, rows_csv, run_rows
     from rlnas.files import write_atomic
-    from rlnas.strategies import make_strategy
+    from rlnas.strategies import check_strategy, make_strategy
     from rlnas.strategies.runner import InProcessExecutor, RayExecutor, run_search
 
     if (strategy is None) == (policy is None):
@@ -421,24 +452,21 @@ def search(
         raise RlnasError(f"--out {out} is a file; give a folder")
     options = training_options(epochs, width, depth, train_images)
     check_benchmark(benchmark, data, repeat, space, options)
-    searcher = make_strategy(strategy or f"agent:{policy}")
+    spec = strategy or f"agent:{policy}"
     bench = load_benchmark(benchmark, data, repeat, space, options)
-    if out is not None:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RlnasError(f"cannot create {out} ({exc.strerror}); give a writable --out") from exc
+    checked = check_strategy(spec, bench.space)  # a policy of another space fails before --out is written
+    if out is not None:  # the journal resumes only the same search: these settings, recorded in search.json
+        settings = {"benchmark": benchmark, "repeat": repeat, "space": space, "options": options}
+        identity = {"strategy": spec, "seed": seed, "fingerprint": getattr(checked, "fingerprint", None)}
+        claim_folder(out, "search.json", settings | identity, "use another --out or the same arguments")
+    searcher = make_strategy(spec)  # a fresh one: the search starts it with the seed's generator
     pool = RayExecutor(workers, address) if executor == "ray" else InProcessExecutor()
-    with _progress() as progress:
-        task = progress.add_task("searching", total=budget)
+    with _progress_once_checked(err_console) as update:
 
         def show(search, result) -> None:
             best = search.best.score if search.best is not None else float("nan")
-            progress.update(
-                task,
-                completed=len(search.history),
-                description=f"done {len(search.history)}, running {search.in_flight}, best {best:.4f}",
-            )
+            done = len(search.history)
+            update(done, budget, f"done {done}, running {search.in_flight}, best {best:.4f}")
 
         result = run_search(
             searcher,
@@ -454,11 +482,11 @@ def search(
     if out is not None:
         write_atomic(out / "results.csv", rows_csv(run_rows(searcher.name, 0, result, bench.cost_metric)))
     if result.stop_reason in ("exhausted", "stalled"):
-        console.print(f"note: the search stopped early ({result.stop_reason}): no new architecture could be found")
+        err_console.print(f"note: the search stopped early ({result.stop_reason}): no new architecture could be found")
     report = {
         "benchmark": bench.name,
         "metric": bench.metric,
-        "strategy": strategy or f"agent:{policy}",
+        "strategy": spec,
         "queries": len(history),
         "stop_reason": result.stop_reason,
         "best": {
@@ -472,7 +500,7 @@ def search(
     if bench.best_possible is not None:
         report["best"]["regret"] = bench.best_possible - best.score
     if out is not None and hasattr(bench, "save_model"):
-        with console.status("training the best architecture again to save its network"):
+        with err_console.status("training the best architecture again to save its network"):
             bench.save_model(best.cell, out / "model.pt")
         report["model"] = str(out / "model.pt")
     print_json(report)
@@ -526,13 +554,13 @@ def enas(
     )
 
     def show_epoch(stats: dict) -> None:
-        console.print(
+        err_console.print(
             f"epoch {stats['epoch']}/{epochs}: train loss {stats['train_loss']:.3f}, "
             f"controller reward {stats['mean_reward']:.3f} (baseline {stats['baseline']:.3f})"
         )
 
     def show_child(k: int, child: dict) -> None:
-        console.print(
+        err_console.print(
             f"ranking {k + 1}/{rank}: {child['arch']} shared {child['shared_accuracy']:.3f}, "
             f"alone {child['validation_accuracy']:.3f}"
         )
@@ -789,9 +817,8 @@ def main() -> None:
         sys.exit(2)
     except OSError as exc:  # a full disk, a folder that cannot be written: finished work stays on disk
         where = f" ({exc.filename})" if exc.filename else ""
-        print(
-            f"error: {exc.strerror or exc}{where}; free space or choose another --out, then run again", file=sys.stderr
-        )
+        fix = "free space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "check the path"
+        print(f"error: {exc.strerror or exc}{where}; {fix} or choose another --out, then run again", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)

@@ -14,11 +14,16 @@ import numpy as np
 import torch
 
 from rlnas.agents.general_qnetwork import GeneralQNetwork, GeneralQNetworkConfig, q_values
-from rlnas.agents.policy import SHIPPED_POLICIES, atomic_torch_save, load_versioned
+from rlnas.agents.policy import (
+    GENERAL_POLICY_FORMAT,
+    POLICY_FILE,
+    SHIPPED_POLICIES,
+    atomic_torch_save,
+    load_versioned,
+)
 from rlnas.env.search_episode import EpisodeConfig
 from rlnas.errors import CheckpointError
 
-GENERAL_POLICY_FORMAT = "rlnas-general-policy"
 #: 2: elites carry the fraction of their neighbourhood the run has queried (a fifth elite field).
 GENERAL_POLICY_VERSION = 2
 #: How `learned:NAME[:EDITS]` picks an edit once the network has chosen to edit: its greedy edit, a
@@ -81,12 +86,17 @@ class GeneralPolicy:
 
     @classmethod
     def load(cls, path: str | Path) -> GeneralPolicy:
-        """Load a policy file, or a shipped general policy by name."""
+        """Load a policy file, a training folder holding one, or a shipped general policy by name."""
         path = Path(path)
         if not path.exists() and (SHIPPED_POLICIES / f"{path}.pt").is_file():
             path = SHIPPED_POLICIES / f"{path}.pt"
+        if path.is_dir():
+            path = path / POLICY_FILE
         if not path.is_file():
-            raise CheckpointError(f"no general policy at {path}; give a policy file or a shipped policy's name")
+            raise CheckpointError(
+                f"no general policy at {path}; give a policy file, a training folder (rlnas train --tasks) "
+                "or a shipped policy's name"
+            )
         payload = load_versioned(
             path, GENERAL_POLICY_FORMAT, GENERAL_POLICY_VERSION, "general policy", True, "train it again"
         )

@@ -102,8 +102,15 @@ def load_task_file(
                 f"{path}: task {k} needs benchmark and takes budget, noise, repeat, scale (not {unknown})"
             )
         budget = entry.get("budget", [20, 200])
-        if not (isinstance(budget, list) and len(budget) == 2 and all(isinstance(b, int) for b in budget)):
-            raise ConfigError(f"{path}: task {k}'s budget is [lowest, highest] unique queries, not {budget!r}")
+        if not (
+            isinstance(budget, list)
+            and len(budget) == 2
+            and all(isinstance(b, int) for b in budget)
+            and 1 <= budget[0] <= budget[1]
+        ):
+            raise ConfigError(
+                f"{path}: task {k}'s budget is [lowest, highest] unique queries, 1 <= lowest <= highest, not {budget!r}"
+            )
         repeat = entry.get("repeat", "mean")
         if repeat not in REPEATS:
             raise ConfigError(f"{path}: task {k}'s repeat is one of {', '.join(REPEATS)}, not {repeat!r}")

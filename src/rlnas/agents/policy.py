@@ -19,7 +19,19 @@ from rlnas.files import atomic_path
 
 POLICY_FORMAT = "rlnas-policy"
 POLICY_VERSION = 1
+#: The format tag of a general policy (`rlnas.agents.general_policy`), here so that either loader can say
+#: what a file of the other kind is and how to run it.
+GENERAL_POLICY_FORMAT = "rlnas-general-policy"
+HOW_TO_RUN = {
+    POLICY_FORMAT: "it is a one-benchmark policy: run it as agent:NAME",
+    GENERAL_POLICY_FORMAT: "it is a general policy: run it as learned:NAME:guided",
+}
 POLICY_FILE = "policy.pt"
+#: The checkpoints of a one-benchmark training run and of a general one; with POLICY_FILE, the files that mark
+#: a folder as a training run's, so that no run of either kind starts over another.
+CHECKPOINT_FILE = "checkpoint.pt"
+GENERAL_CHECKPOINT = "general-checkpoint.pt"
+TRAINING_RUN_FILES = (POLICY_FILE, CHECKPOINT_FILE, GENERAL_CHECKPOINT)
 #: Policies shipped with rlnas (`policies/NAME.pt`, trained with `policies/NAME.toml`), loadable by NAME.
 SHIPPED_POLICIES = Path(__file__).resolve().parent.parent / "policies"
 
@@ -37,6 +49,11 @@ def policy_payload(network: QNetwork, env_kwargs: dict, benchmark: str, space: s
     }
 
 
+def holds_training_run(folder: Path) -> bool:
+    """Whether `folder` holds a training run of either kind (started or finished)."""
+    return any((Path(folder) / name).exists() for name in TRAINING_RUN_FILES)
+
+
 def atomic_torch_save(obj, path: Path) -> None:
     """Write to a temporary file in the same folder, flush it to disk, then rename it over `path`."""
     with atomic_path(Path(path)) as tmp, tmp.open("wb") as f:
@@ -52,7 +69,8 @@ def load_versioned(path: Path, fmt: str, version: int, what: str, weights_only: 
     except Exception as exc:  # torch raises many kinds for truncated or foreign files
         raise CheckpointError(f"{path} is truncated or corrupt ({type(exc).__name__}); {fix}") from exc
     if not isinstance(payload, dict) or payload.get("format") != fmt:
-        raise CheckpointError(f"{path} is not an rlnas {what} file")
+        other = HOW_TO_RUN.get(payload.get("format")) if isinstance(payload, dict) else None
+        raise CheckpointError(f"{path} is not an rlnas {what} file" + (f"; {other}" if other else ""))
     if payload.get("version") != version:
         raise CheckpointError(f"{path} is {what} format version {payload.get('version')}; this rlnas reads {version}")
     return payload

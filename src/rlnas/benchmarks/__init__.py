@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -82,11 +83,13 @@ def _load_nb101(spec: BenchmarkSpec) -> Benchmark:
 
 def _check_nb101(spec: BenchmarkSpec) -> None:
     from rlnas.benchmarks.nb101 import KEYS_FILE_SUFFIX, OFFICIAL_CACHE, SHARED_CACHE
-    from rlnas.data import cache_dir, data_dir
+    from rlnas.data import DATA_ENV, cache_dir, data_dir
 
     cached = (cache_dir() / OFFICIAL_CACHE).is_file() or (cache_dir() / (SHARED_CACHE + KEYS_FILE_SUFFIX)).is_file()
     if cached and spec.data is None:
-        return  # the built cache holds the table; a folder given explicitly is still checked
+        if os.environ.get(DATA_ENV):
+            data_dir()  # the built cache holds the table, but a mistyped RLNAS_DATA is still reported
+        return  # a folder given explicitly is still checked in full
     folder = data_dir(spec.data)
     for file in ("cells_by_hash.npz", "seed0_test_accuracy.npy"):
         if not (folder / "nb101" / file).is_file():

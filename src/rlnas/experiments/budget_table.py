@@ -146,7 +146,10 @@ def table_markdown(table: dict) -> str:
     ]
     for name, entry in table["strategies"].items():
         label = f"{name} (in-distribution)" if entry["in_distribution"] else name
-        cells = [f"{v['mean_regret']:.3f} ± {v['ci95']:.3f}" for v in entry["budgets"].values()]
+        cells = [
+            f"{v['mean_regret']:.3f}" + (f" ± {v['ci95']:.3f}" if v["ci95"] is not None else "")
+            for v in entry["budgets"].values()
+        ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     first = table["differences"]["of"]
     for other, by_budget in table["differences"]["to"].items():

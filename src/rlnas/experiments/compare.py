@@ -30,7 +30,7 @@ import numpy as np
 from rlnas.benchmarks import Benchmark, check_benchmark, load_benchmark
 from rlnas.errors import RlnasError
 from rlnas.files import remove_stale_temporaries, write_atomic
-from rlnas.strategies import make_strategy
+from rlnas.strategies import check_strategy, make_strategy
 from rlnas.strategies.runner import SearchResult, run_search, space_size
 
 RESULT_FIELDS = ("strategy", "run", "query", "hash", "score", "best_so_far", "cost")
@@ -112,12 +112,13 @@ def validate(config: CompareConfig, out: Path, data: str | None) -> dict[str, di
         if other != name:
             raise RlnasError(f"the strategies {other} and {name} would share one results file; rename one of them")
     check_benchmark(config.benchmark, data, config.repeat, config.space, config.options)
-    size = space_size(_benchmark(config, data))  # loaded once, before workers fork
+    benchmark = _benchmark(config, data)  # loaded once, before workers fork
+    size = space_size(benchmark)
     if size is not None and config.budget > size:
         raise RlnasError(f"--budget {config.budget} is more than the {size:,} architectures of {config.benchmark}")
     identities = {}
     for name in config.strategies:
-        strategy = make_strategy(name)  # an unknown name or a missing policy fails here
+        strategy = check_strategy(name, benchmark.space)  # an unknown name, a missing policy, another space
         if getattr(strategy, "training_seed", None) == config.seed:
             raise RlnasError(
                 f"--seed {config.seed} is the training seed of {name}; evaluate on disjoint seeds (e.g. --seed 1000)"
@@ -131,28 +132,53 @@ def validate(config: CompareConfig, out: Path, data: str | None) -> dict[str, di
     return identities
 
 
-def prepare_folder(out: Path, config: CompareConfig, identities: dict[str, dict]) -> None:
-    """Create the folder (or check it holds the same comparison), and clear stale temporaries."""
-    record = json.loads(json.dumps(asdict(config) | {"identities": identities}))  # as JSON stores it
-    path = out / "config.json"
+#: The record a command writes first into its --out folder, and what it names: a folder that holds one kind
+#: is refused by the other command, so that neither mixes its results into the other's or replaces them.
+FOLDER_RECORDS = {"config.json": "comparison", "search.json": "search"}
+
+
+def claim_folder(out: Path, record_file: str, record: dict, fix: str, subfolders: tuple[str, ...] = ()) -> None:
+    """Create `out` with its `record_file` holding `record`, or check that it holds the same (a resumed run).
+
+    Refused with one line: a folder that holds another command's record, one with another record (`fix`
+    says what to do), and one that holds files but no record (it is not this command's). Temporaries
+    that a killed writer left are removed.
+    """
+    what = FOLDER_RECORDS[record_file]
+    record = json.loads(json.dumps(record))  # as JSON stores it
+    path = out / record_file
     try:
-        (out / "runs").mkdir(parents=True, exist_ok=True)
+        for other, kind in FOLDER_RECORDS.items():
+            if other != record_file and (out / other).exists():
+                raise RlnasError(f"{out} holds a {kind} ({other}), not a {what}; use another --out")
         if path.exists():
             stored = json.loads(path.read_text())
             if stored != record:
                 changed = sorted(k for k in record if stored.get(k) != record[k])
-                raise RlnasError(
-                    f"{out} holds a comparison with other settings ({', '.join(changed)} differ); "
-                    "use another --out or the same arguments (and the same policy files)"
-                )
+                raise RlnasError(f"{out} holds a {what} with other settings ({', '.join(changed)} differ); {fix}")
         else:
+            if out.is_dir():
+                remove_stale_temporaries(out)
+                if any(out.iterdir()):
+                    raise RlnasError(
+                        f"{out} holds files but no {record_file}, so it is not a {what} folder; "
+                        "use another --out or an empty folder"
+                    )
+            out.mkdir(parents=True, exist_ok=True)
             write_atomic(path, json.dumps(record, indent=2))
-        remove_stale_temporaries(out)
-        remove_stale_temporaries(out / "runs")
+        for folder in (out, *(out / name for name in subfolders)):
+            folder.mkdir(exist_ok=True)
+            remove_stale_temporaries(folder)
     except json.JSONDecodeError as exc:
         raise RlnasError(f"{path} is corrupt ({exc.msg}); remove it, or use another --out") from exc
     except OSError as exc:
         raise RlnasError(f"cannot write to {out} ({exc.strerror}); give a writable --out with free space") from exc
+
+
+def prepare_folder(out: Path, config: CompareConfig, identities: dict[str, dict]) -> None:
+    """Create the folder (or check it holds the same comparison)."""
+    fix = "use another --out or the same arguments (and the same policy files)"
+    claim_folder(out, "config.json", asdict(config) | {"identities": identities}, fix, subfolders=("runs",))
 
 
 # ---------------------------------------------------------------------------- running
@@ -202,6 +228,9 @@ def run_comparison(
     identities = validate(config, out, data)
     prepare_folder(out, config, identities)
     jobs = [(s, r) for r in range(config.runs) for s in config.strategies if not _run_file(out, s, r).exists()]
+    missing = set(jobs)
+    for s, r in ((s, r) for r in range(config.runs) for s in config.strategies if (s, r) not in missing):
+        read_run(out, s, r)  # a damaged finished run fails now, not after the missing ones have run
     total = config.runs * len(config.strategies)
     done = total - len(jobs)
     if on_progress:
@@ -261,14 +290,28 @@ def _run_on_ray(config, jobs, out: Path, data, address: str | None, finished: Ca
 # ---------------------------------------------------------------------------- results
 
 
+def read_run(out: Path, strategy: str, run: int) -> tuple[list[float], dict]:
+    """A finished run's best-so-far curve and how it ended; one line naming the files if they are damaged."""
+    rows, ending = _run_file(out, strategy, run), _run_file(out, strategy, run, ".json")
+    try:
+        with open(rows, newline="") as f:
+            curve = [float(row["best_so_far"]) for row in csv.DictReader(f)]
+        end = json.loads(ending.read_text())
+        if not curve or not isinstance(end, dict):
+            raise ValueError("no rows" if not curve else "not a JSON object")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RlnasError(
+            f"the run files {rows} and {ending.name} are damaged ({type(exc).__name__}: {exc}); "
+            "delete both and run the same command again to redo that run"
+        ) from exc
+    return curve, end
+
+
 def collect(out: Path, config: CompareConfig) -> dict[str, np.ndarray]:
     """Best-so-far curves per strategy: (runs, longest run); a run that stopped early keeps its best."""
     curves = {}
     for strategy in config.strategies:
-        runs = []
-        for r in range(config.runs):
-            with open(_run_file(out, strategy, r), newline="") as f:
-                runs.append([float(row["best_so_far"]) for row in csv.DictReader(f)])
+        runs = [read_run(out, strategy, r)[0] for r in range(config.runs)]
         length = max(len(run) for run in runs)
         curves[strategy] = np.array([run + run[-1:] * (length - len(run)) for run in runs])
     return curves
@@ -276,10 +319,7 @@ def collect(out: Path, config: CompareConfig) -> dict[str, np.ndarray]:
 
 def endings(out: Path, config: CompareConfig) -> dict[str, list[dict]]:
     """How each run ended (stop reason, queries, cost, the strategy's own overhead)."""
-    return {
-        s: [json.loads(_run_file(out, s, r, ".json").read_text()) for r in range(config.runs)]
-        for s in config.strategies
-    }
+    return {s: [read_run(out, s, r)[1] for r in range(config.runs)] for s in config.strategies}
 
 
 def write_results(out: Path, config: CompareConfig) -> None:
@@ -310,8 +350,8 @@ def summarize(
         budgets = {}
         for b in summary_budgets(min(config.budget, curve.shape[1])):
             best = curve[:, b - 1]
-            sem = best.std(ddof=1) / np.sqrt(len(best)) if len(best) > 1 else float("nan")
-            budgets[str(b)] = {"mean_best": float(best.mean()), "ci95": float(1.96 * sem)}
+            ci95 = float(1.96 * best.std(ddof=1) / np.sqrt(len(best))) if len(best) > 1 else None  # one run: none
+            budgets[str(b)] = {"mean_best": float(best.mean()), "ci95": ci95}
             if benchmark.best_possible is not None:
                 budgets[str(b)]["mean_regret"] = float(benchmark.best_possible - best.mean())
         trained_on = (identities or {}).get(name, {}).get("trained_on")

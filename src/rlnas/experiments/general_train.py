@@ -35,13 +35,12 @@ from rlnas.agents.general_training import (
     read_checkpoint,
     train_general,
 )
+from rlnas.agents.policy import GENERAL_CHECKPOINT, POLICY_FILE, holds_training_run
 from rlnas.env.search_episode import EpisodeConfig, Task
 from rlnas.errors import ConfigError
 from rlnas.experiments.plots import plot_general_training
 from rlnas.files import remove_stale_temporaries, write_atomic
 
-GENERAL_CHECKPOINT = "general-checkpoint.pt"
-POLICY_FILE = "policy.pt"
 EPISODES_FILE = "episodes.json"
 PLOT_FILE = "training.png"
 EXECUTORS = ("local", "ray")
@@ -130,7 +129,7 @@ def plan_general_run(
         executor = executor or "local"
         suffix = "".join(f"-no-{family}" for family in without)
         folder = Path(out or f"runs/general-{Path(tasks).stem}{suffix}")
-        if any((folder / name).exists() for name in (GENERAL_CHECKPOINT, "checkpoint.pt", POLICY_FILE)):
+        if holds_training_run(folder):
             raise ConfigError(
                 f"{folder} already holds a training run; resume it with --resume {folder} or pick another --out"
             )

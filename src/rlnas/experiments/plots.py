@@ -58,7 +58,7 @@ def plot_regret_by_budget(panels: dict[str, dict[str, dict[str, dict]]], path: P
         for name, by_budget in strategies.items():
             budgets = sorted(by_budget, key=int)
             mean = np.array([by_budget[b]["mean_regret"] for b in budgets])
-            half = np.array([by_budget[b]["ci95"] for b in budgets])
+            half = np.array([by_budget[b]["ci95"] or 0.0 for b in budgets])  # None: a single run
             ax.errorbar([int(b) for b in budgets], mean, yerr=half, label=name, capsize=3, marker="o", markersize=3)
         ax.set_xscale("log")
         ax.set_ylim(bottom=0)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from rlnas.errors import RlnasError
+from rlnas.spaces import SearchSpace
 from rlnas.strategies.agent import AgentSearch
 from rlnas.strategies.agent_predictor import AgentPredictorSearch
 from rlnas.strategies.bananas import Bananas
@@ -65,4 +68,12 @@ def make_strategy(spec: str) -> Strategy:
     return STRATEGIES[name](argument) if argument else STRATEGIES[name]()
 
 
-__all__ = ["DESCRIPTIONS", "STRATEGIES", "TAKES_ARGUMENT", "Strategy", "make_strategy"]
+def check_strategy(spec: str, space: SearchSpace) -> Strategy:
+    """`make_strategy(spec)`, started once in `space` with a throwaway generator, so that a strategy that
+    cannot act there (a policy trained in another space) fails before a worker starts or a file is written."""
+    strategy = make_strategy(spec)
+    strategy.start(space, np.random.default_rng(0))
+    return strategy
+
+
+__all__ = ["DESCRIPTIONS", "STRATEGIES", "TAKES_ARGUMENT", "Strategy", "check_strategy", "make_strategy"]

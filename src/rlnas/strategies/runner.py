@@ -280,17 +280,29 @@ class Executor(Protocol):
 
 
 class Journal:
-    """Every result of one search, appended to SQLite as it arrives (it survives a kill -9)."""
+    """Every result of one search, appended to SQLite as it arrives (it survives a kill -9), with the name of
+    the benchmark it came from: a journal replays only into a search of the same benchmark."""
 
     def __init__(self, path: Path, benchmark: Benchmark):
         self.path = Path(path)
         try:
             self._db = sqlite3.connect(self.path)
-            self._db.execute("CREATE TABLE IF NOT EXISTS results (seq INTEGER PRIMARY KEY, evaluation BLOB)")
+            with self._db:
+                self._db.execute("CREATE TABLE IF NOT EXISTS results (seq INTEGER PRIMARY KEY, evaluation BLOB)")
+                self._db.execute("CREATE TABLE IF NOT EXISTS benchmark (name TEXT)")
+                names = [row[0] for row in self._db.execute("SELECT name FROM benchmark")]
+                if not names:
+                    self._db.execute("INSERT INTO benchmark VALUES (?)", (benchmark.name,))
             rows = self._db.execute("SELECT evaluation FROM results ORDER BY seq").fetchall()
             known = [pickle.loads(row[0]) for row in rows]
         except (sqlite3.Error, pickle.UnpicklingError, EOFError, AttributeError) as exc:
             raise RlnasError(f"the search journal {self.path} is corrupt ({exc}); move it away to start again") from exc
+        if names and names[0] != benchmark.name:
+            self._db.close()
+            raise RlnasError(
+                f"the search journal {self.path} holds results of {names[0]}, not {benchmark.name}; "
+                "give this search another journal (--out)"
+            )
         self.known = {benchmark.identity(result.cell): result for result in known}
 
     def append(self, result: Evaluation) -> None:

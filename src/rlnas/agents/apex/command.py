@@ -10,7 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rlnas.agents.apex.config import ApeXConfig
 from rlnas.agents.apex.launch import train
 from rlnas.agents.apex.options import config_overrides
-from rlnas.agents.apex.run import CHECKPOINT_FILE, EXECUTORS, RunSpec, read_checkpoint, resume_spec
+from rlnas.agents.apex.run import EXECUTORS, RunSpec, read_checkpoint, resume_spec
+from rlnas.agents.policy import holds_training_run
 from rlnas.benchmarks import BENCHMARKS
 from rlnas.errors import ConfigError
 
@@ -88,7 +89,7 @@ def run_train_command(
     if address is not None and spec.executor != "ray":
         raise ConfigError("--address joins a Ray cluster; use it with --executor ray")
     folder = Path(resume) if resume is not None else Path(out or f"runs/train-{spec.benchmark}")
-    if resume is None and (folder / CHECKPOINT_FILE).exists():
+    if resume is None and holds_training_run(folder):
         raise ConfigError(
             f"{folder} already holds a training run; resume it with --resume {folder} or pick another --out"
         )

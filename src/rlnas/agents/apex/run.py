@@ -28,14 +28,20 @@ import torch
 
 from rlnas.agents.apex.algorithm import Learner, replay_layout
 from rlnas.agents.apex.config import ApeXConfig
-from rlnas.agents.policy import POLICY_FILE, atomic_torch_save, load_versioned, policy_payload
+from rlnas.agents.policy import (
+    CHECKPOINT_FILE,
+    POLICY_FILE,
+    atomic_torch_save,
+    holds_training_run,
+    load_versioned,
+    policy_payload,
+)
 from rlnas.agents.qnetwork import QNetworkConfig, pick_device
 from rlnas.benchmarks import Benchmark, load_benchmark
 from rlnas.env import ArchitectureSearchEnv
 from rlnas.errors import CheckpointError, ConfigError
 from rlnas.files import remove_stale_temporaries, write_atomic
 
-CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_FORMAT = "rlnas-apex-checkpoint"
 CHECKPOINT_VERSION = 1
 EXECUTORS = ("local", "ray")
@@ -156,7 +162,7 @@ class TrainingRun:
         if resume:
             self.checkpoint_state = read_checkpoint(self.out)
             spec = resume_spec(RunSpec.from_dict(self.checkpoint_state["spec"]), spec)
-        elif (self.out / CHECKPOINT_FILE).exists():
+        elif holds_training_run(self.out):
             raise ConfigError(
                 f"{self.out} already holds a training run; resume it with --resume {self.out} or pick another --out"
             )
