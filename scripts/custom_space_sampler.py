@@ -64,8 +64,8 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=10_000)
     parser.add_argument("--rejection-draws", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("docs/results/custom-space-sampler.json"))
-    parser.add_argument("--figure", type=Path, default=Path("docs/figures/custom-space-sampler.png"))
+    parser.add_argument("--out", type=Path, default=Path("runs/custom-space-sampler.json"))
+    parser.add_argument("--figure", type=Path, default=Path("runs/custom-space-sampler.png"))
     parser.add_argument("--first-sample", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.first_sample:

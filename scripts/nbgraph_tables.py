@@ -83,7 +83,7 @@ def folding(op_names: tuple[str, ...]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("docs/results/nbgraph-tables.json"))
+    parser.add_argument("--out", type=Path, default=Path("runs/nbgraph-tables.json"))
     args = parser.parse_args()
     from rlnas.benchmarks.nbgraph import DATASETS
     from rlnas.spaces.nbgraph import NBGRAPH_OPS, NBGRAPH_PROTEINS_OPS

@@ -28,7 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0, help="run 0 of `rlnas compare --seed SEED`")
-    parser.add_argument("--out", type=Path, default=Path("docs/reinforce_learning.png"))
+    parser.add_argument("--out", type=Path, default=Path("runs/reinforce_learning.png"))
     args = parser.parse_args()
 
     benchmark = NB201Benchmark("cifar10")

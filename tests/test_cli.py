@@ -137,6 +137,9 @@ def test_compare_and_plots_from_the_command_line(tmp_path, data_path):
         (["compare", "--strategies", "ls:5", "--budget", "5", "--runs", "1"], "ls"),
         (["compare", "--strategies", "rs", "--budget", "5", "--runs", "1", "--workers", "-3"], "--workers"),
         (["compare", "--strategies", "rs,rs", "--budget", "5", "--runs", "1"], "twice"),
+        (["compare", "--strategies", "rs", "--budget", "5", "--runs", "1", "--address", "auto"], "--executor ray"),
+        (["search", "--strategy", "rs", "--budget", "5", "--workers", "3"], "with --executor ray"),
+        (["search", "--strategy", "rs", "--budget", "5", "--executor", "ray", "--workers", "0"], "1 or more"),
         (["query", "-b", "nb101", "--matrix", "[[0,1],[0]]", "--ops", '["input","output"]'], "square"),
     ],
 )

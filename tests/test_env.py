@@ -140,6 +140,10 @@ def test_bad_settings_are_one_line_errors(nb201):
         ArchitectureSearchEnv(nb201, reward="accuracy")
     with pytest.raises(RlnasError, match="horizon"):
         ArchitectureSearchEnv(nb201, horizon=0)
+    from rlnas.benchmarks import load_benchmark
+
+    with pytest.raises(RlnasError, match="have 2 cells; search it with the search episode"):
+        ArchitectureSearchEnv(load_benchmark("nb301-distilled"))  # its encoding holds one cell
 
 
 def test_token_encoding():

@@ -161,6 +161,24 @@ def test_ray_keeps_workers_busy_and_survives_a_dead_worker(tmp_path):
         ray.shutdown()
 
 
+def test_ray_refuses_more_workers_than_cpus_and_compare_writes_a_relative_out_here(nb201, tmp_path, monkeypatch):
+    import ray
+
+    from rlnas.experiments.compare import CompareConfig, run_comparison
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        with pytest.raises(RlnasError, match="--workers 3 needs as many CPUs and Ray has 2"):
+            run_search(RandomSearch(), nb201, 10, np.random.default_rng(0), executor=RayExecutor(3))
+        config = CompareConfig("nb201-cifar10", ("rs", "re"), 12, 2, 0)
+        run_comparison(config, tmp_path / "local", workers=1)
+        monkeypatch.chdir(tmp_path)  # Ray's workers started elsewhere: the relative --out is this folder's
+        run_comparison(config, Path("on-ray"), workers=1, executor="ray")
+        assert (tmp_path / "on-ray" / "results.csv").read_text() == (tmp_path / "local" / "results.csv").read_text()
+    finally:
+        ray.shutdown()
+
+
 def test_every_strategy_implements_ask_and_tell():
     for name in ("rs", "rw", "ls", "re", "reinforce"):
         strategy = make_strategy(name)

@@ -167,11 +167,12 @@ def query(
     repeat: RepeatOption = "mean",
     seed: Annotated[int, typer.Option(help="Seed for a random repeat.")] = 0,
     data: DataOption = None,
+    space: SpaceOption = None,
 ) -> None:
     """Print the metrics of one cell as JSON; an invalid cell says why."""
     from rlnas.benchmarks import load_benchmark
 
-    bench = load_benchmark(benchmark, data, repeat)
+    bench = load_benchmark(benchmark, data, repeat, space)
     if genotype is not None and bench.space.name != "darts":
         raise RlnasError("--genotype is for DARTS-space benchmarks (nb301-distilled, nb301:DIR); use --arch here")
     if genotype is not None and arch is not None:
@@ -256,9 +257,20 @@ def _progress_once_checked(on: Console) -> Iterator[Callable[[int, int | None, s
             progress.stop()
 
 
+def _check_executor(executor: str, address: str | None) -> None:
+    if executor not in ("local", "ray"):
+        raise RlnasError(f"unknown --executor {executor!r}; choose local or ray")
+    if address is not None and executor != "ray":
+        raise RlnasError("--address joins a Ray cluster; use it with --executor ray")
+
+
 ExecutorOption = Annotated[
     str,
-    typer.Option(help="local (worker processes, deterministic) or ray (Ray tasks; --address joins a cluster)."),
+    typer.Option(
+        help="local (compare: worker processes; search: this process; deterministic) or ray (compare: Ray tasks, "
+        "the same results; search: Ray actors, results arrive in any order, so the search may differ; "
+        "--address joins a cluster)."
+    ),
 ]
 AddressOption = Annotated[str | None, typer.Option(help="Ray cluster address to join (with --executor ray).")]
 SpaceOption = Annotated[
@@ -296,7 +308,9 @@ def compare(
     out: Annotated[Path, typer.Option(help="Output folder; run again with the same arguments to resume.")] = Path(
         "runs/compare"
     ),
-    workers: Annotated[int, typer.Option(help="Parallel worker processes (0: the number of cores).")] = 0,
+    workers: Annotated[
+        int, typer.Option(help="Runs at a time: worker processes, or Ray tasks (0: the number of cores here).")
+    ] = 0,
     repeat: RepeatOption = "mean",
     data: DataOption = None,
     executor: ExecutorOption = "local",
@@ -313,6 +327,7 @@ def compare(
 
     if workers < 0:
         raise RlnasError(f"--workers must be 0 (one per core) or more, got {workers}")
+    _check_executor(executor, address)
     names = tuple(s.strip() for s in strategies.split(","))
     if any(not name for name in names):
         raise RlnasError(
@@ -423,7 +438,9 @@ def search(
     repeat: RepeatOption = "mean",
     data: DataOption = None,
     executor: ExecutorOption = "local",
-    workers: Annotated[int, typer.Option(help="Ray workers evaluating in parallel (with --executor ray).")] = 2,
+    workers: Annotated[
+        int | None, typer.Option(help="Ray actors evaluating in parallel (with --executor ray; default 2).")
+    ] = None,
     address: AddressOption = None,
     budget_seconds: BudgetSecondsOption = None,
     space: SpaceOption = None,
@@ -446,8 +463,9 @@ def search(
         raise RlnasError(f"--seed must be 0 or more, got {seed}")
     if budget < 1:
         raise RlnasError(f"--budget must be at least 1, got {budget}")
-    if executor not in ("local", "ray"):
-        raise RlnasError(f"unknown --executor {executor!r}; choose local or ray")
+    _check_executor(executor, address)
+    if workers is not None and (executor != "ray" or workers < 1):
+        raise RlnasError(f"--workers sets the Ray actors: give 1 or more with --executor ray, not {workers}")
     if out is not None and out.exists() and not out.is_dir():
         raise RlnasError(f"--out {out} is a file; give a folder")
     options = training_options(epochs, width, depth, train_images)
@@ -460,7 +478,7 @@ def search(
         identity = {"strategy": spec, "seed": seed, "fingerprint": getattr(checked, "fingerprint", None)}
         claim_folder(out, "search.json", settings | identity, "use another --out or the same arguments")
     searcher = make_strategy(spec)  # a fresh one: the search starts it with the seed's generator
-    pool = RayExecutor(workers, address) if executor == "ray" else InProcessExecutor()
+    pool = RayExecutor(workers or 2, address) if executor == "ray" else InProcessExecutor()
     with _progress_once_checked(err_console) as update:
 
         def show(search, result) -> None:

@@ -131,6 +131,12 @@ class ArchitectureSearchEnv(gym.Env):
             raise RlnasError(f"unknown reward {reward!r}; choose one of {', '.join(REWARDS)}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise RlnasError(f"unknown render mode {render_mode!r}; choose ansi or none")
+        cells = benchmark.space.edit_layout.num_cells
+        if cells > 1:  # its encoding holds one cell (reset would fail on the first architecture)
+            raise RlnasError(
+                f"this environment edits one-cell architectures and {benchmark.name}'s have {cells} cells; "
+                "search it with the search episode (rlnas.env.SearchEpisodeEnv, a general policy)"
+            )
         self.benchmark = benchmark
         self.space = benchmark.space
         self.horizon = int(horizon)

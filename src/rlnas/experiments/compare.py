@@ -243,7 +243,7 @@ def run_comparison(
             on_progress(done, total)
 
     if jobs and executor == "ray":
-        _run_on_ray(config, jobs, out, data, address, finished)
+        _run_on_ray(config, jobs, out, data, address, workers, finished)
     elif jobs and workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             futures = [pool.submit(execute_run, config, s, r, str(out), data) for s, r in jobs]
@@ -266,8 +266,11 @@ def run_comparison(
     return summary
 
 
-def _run_on_ray(config, jobs, out: Path, data, address: str | None, finished: Callable[[], None]) -> None:
-    """Each run is a Ray task (one CPU), retried on another worker if its worker dies."""
+def _run_on_ray(config, jobs, out: Path, data, address: str | None, workers: int, finished: Callable[[], None]) -> None:
+    """Each run is a Ray task (one CPU), retried on another worker if its worker dies; at most `workers` at once.
+
+    The tasks write to `out` made absolute: a joined cluster's workers do not share this process's folder.
+    """
     try:
         import ray
     except ModuleNotFoundError as exc:
@@ -277,8 +280,11 @@ def _run_on_ray(config, jobs, out: Path, data, address: str | None, finished: Ca
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         task = ray.remote(num_cpus=1, max_retries=3)(execute_run)
-        pending = [task.remote(config, s, r, str(out), data) for s, r in jobs]
-        while pending:
+        waiting, pending = list(jobs), []
+        while waiting or pending:
+            while waiting and len(pending) < workers:
+                s, r = waiting.pop(0)
+                pending.append(task.remote(config, s, r, str(out.resolve()), data))
             ready, pending = ray.wait(pending, num_returns=1)
             ray.get(ready)
             finished()

@@ -17,7 +17,6 @@ written.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -25,7 +24,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from rlnas.agents.apex.command import training_progress
+from rlnas.agents.apex.command import UNTRAINED_NOTE, training_progress
+from rlnas.agents.apex.config import ApeXConfig
 from rlnas.agents.apex.options import config_overrides
 from rlnas.agents.general_config import GENERAL_DEVICE, GeneralTrainConfig
 from rlnas.agents.general_training import (
@@ -183,11 +183,10 @@ def run_general_train_command(
         import torch
 
         run.device = "cuda" if torch.cuda.is_available() else "cpu"
-    threads = contextlib.nullcontext()
-    if torch_threads:
-        from rlnas.agents.apex.run import torch_threads as using_threads
+    from rlnas.agents.apex.run import torch_threads as using_threads
 
-        threads = using_threads(torch_threads)
+    # one thread unless told otherwise, as for one benchmark: PyTorch's default (every core) is not bit-reproducible
+    threads = using_threads(ApeXConfig.torch_threads if torch_threads is None else torch_threads)
     total = run.config.total_env_steps
     left_out = f" without {', '.join(run.without)}" if run.without else ""
     with (
@@ -207,4 +206,6 @@ def run_general_train_command(
         f"trained {info['env_steps']:,} environment steps, {info['updates']:,} updates; wall time "
         f"{result.wall_seconds:.0f} s; wrote {POLICY_FILE}, {EPISODES_FILE}, {PLOT_FILE} in {run.folder}"
     )
+    if not info["updates"]:
+        console.print(UNTRAINED_NOTE)
     return result

@@ -226,6 +226,12 @@ class RayExecutor:
         self._started_ray = not ray.is_initialized()
         if self._started_ray:
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        cpus = ray.cluster_resources().get("CPU", 0.0)
+        if cpus < self.workers:  # an actor that asks for a CPU the cluster lacks would wait forever
+            self.close()
+            raise RlnasError(
+                f"--workers {self.workers} needs as many CPUs and Ray has {cpus:g}; give --workers {cpus:g} or fewer"
+            )
         gpus = ray.cluster_resources().get("GPU", 0.0)  # a GPU per worker where there are enough, else a share
         actor = ray.remote(
             num_cpus=1, num_gpus=min(1.0, gpus / self.workers), max_restarts=-1, max_task_retries=self.max_retries

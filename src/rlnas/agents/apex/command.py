@@ -16,6 +16,10 @@ from rlnas.benchmarks import BENCHMARKS
 from rlnas.errors import ConfigError
 
 DEFAULT_BENCHMARK = "nb201-cifar10"
+#: Printed after a run that made no learner update (shared with `rlnas train --tasks`).
+UNTRAINED_NOTE = (
+    "note: no learner update was made, so the policy is untrained: give --steps well above --learning-starts"
+)
 
 
 def build_spec(
@@ -113,4 +117,6 @@ def run_train_command(
         + (f", {restarts} actor restart(s)" if restarts else "")
         + f"; wrote {folder}/policy.pt, checkpoint.pt, metrics.csv and tb/"
     )
+    if not summary["updates"]:
+        console.print(UNTRAINED_NOTE)
     return summary
