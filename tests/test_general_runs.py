@@ -186,10 +186,12 @@ def test_rlnas_train_tasks_refuses_bad_input_in_one_line_before_writing(tmp_path
         ("--without", "nb101", "--without", "nb201", "--without", "nbgraph"): "leaves no task",
         ("--without", "nb999"): "matches no task",
         ("--pair-dim", "8"): "one benchmark's agent",
-        ("--envs", "0"): "envs must be a positive integer",
+        ("--envs", "0"): "--envs must be a positive integer",
+        ("--steps", "0"): "--steps (total_env_steps) must be a positive integer",
         ("--actors", "2"): "add --executor ray",
         ("--executor", "spark"): "local or ray",
         ("--address", "1.2.3.4:6379"): "with --executor ray",
+        ("--executor", "ray", "--address", "127.0.0.1:1"): "no Ray cluster answers",
         ("--benchmark", "nb101"): "not --tasks",
         ("--resume", tmp_path / "elsewhere"): "--resume DIR continues",
     }

@@ -24,6 +24,7 @@ from rich.table import Table
 
 from rlnas.agents.apex.options import with_config_options
 from rlnas.errors import InvalidCellError, RlnasError
+from rlnas.ray_cluster import check_ray_options
 
 app = typer.Typer(
     help="Reinforcement-learning NAS: benchmarks, search strategies and fair comparisons.",
@@ -260,8 +261,7 @@ def _progress_once_checked(on: Console) -> Iterator[Callable[[int, int | None, s
 def _check_executor(executor: str, address: str | None) -> None:
     if executor not in ("local", "ray"):
         raise RlnasError(f"unknown --executor {executor!r}; choose local or ray")
-    if address is not None and executor != "ray":
-        raise RlnasError("--address joins a Ray cluster; use it with --executor ray")
+    check_ray_options(executor, address)
 
 
 ExecutorOption = Annotated[

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rlnas.agents.apex.config import setting
 from rlnas.env.search_episode import TEACHERS, EpisodeConfig
 from rlnas.errors import ConfigError
 
@@ -116,7 +117,7 @@ class GeneralTrainConfig:
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+                raise ConfigError(f"{setting(name)} must be a positive integer, got {value!r}")
         rules = {  # field: (holds, the rule in words)
             "seed": (self.seed >= 0, ">= 0"),
             "teacher_envs": (0 <= self.teacher_envs < self.envs, ">= 0 and below envs"),
@@ -136,9 +137,12 @@ class GeneralTrainConfig:
         }
         for name, (ok, rule) in rules.items():
             if not ok:
-                raise ConfigError(f"{name} must be {rule}, got {getattr(self, name)!r}")
+                raise ConfigError(f"{setting(name)} must be {rule}, got {getattr(self, name)!r}")
         if self.d_model % self.num_heads:
-            raise ConfigError(f"d_model ({self.d_model}) must be a multiple of num_heads ({self.num_heads})")
+            raise ConfigError(
+                f"{setting('d_model')} must be a multiple of {setting('num_heads')}, "
+                f"got {self.d_model} and {self.num_heads}"
+            )
 
     def epsilons(self) -> np.ndarray:
         """The exploration ladder over all environments, actor-major."""

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rlnas.agents.apex.ray_executor import ReplayServer, WorkerLostError, import_ray, start_ray
+from rlnas.agents.apex.ray_executor import ReplayServer, WorkerLostError
 from rlnas.agents.general_config import GeneralTrainConfig
 from rlnas.agents.general_qnetwork import GeneralQNetwork
 from rlnas.agents.general_training import (
@@ -49,6 +49,7 @@ from rlnas.agents.general_training import (
 from rlnas.agents.policy import atomic_torch_save
 from rlnas.env.search_episode import SearchEpisodeEnv, Task
 from rlnas.errors import ConfigError
+from rlnas.ray_cluster import import_ray, start_ray
 
 
 class RemoteGeneralActor:
@@ -139,7 +140,7 @@ class GeneralRayExecutor:
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         owns_ray = False
         try:
-            owns_ray = start_ray(ray, self.address)
+            _, owns_ray = start_ray(self.address)
             return self._train(resume, dict(metadata or {}), progress)
         except ray.exceptions.RayActorError as exc:  # an actor past its restarts, or the replay server
             raise self._lost() from exc

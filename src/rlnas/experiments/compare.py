@@ -30,6 +30,7 @@ import numpy as np
 from rlnas.benchmarks import Benchmark, check_benchmark, load_benchmark
 from rlnas.errors import RlnasError
 from rlnas.files import remove_stale_temporaries, write_atomic
+from rlnas.ray_cluster import start_ray
 from rlnas.strategies import check_strategy, make_strategy
 from rlnas.strategies.runner import SearchResult, run_search, space_size
 
@@ -271,13 +272,7 @@ def _run_on_ray(config, jobs, out: Path, data, address: str | None, workers: int
 
     The tasks write to `out` made absolute: a joined cluster's workers do not share this process's folder.
     """
-    try:
-        import ray
-    except ModuleNotFoundError as exc:
-        raise RlnasError("--executor ray needs Ray: pip install 'rlnas[ray]'") from exc
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray, started = start_ray(address)
     try:
         task = ray.remote(num_cpus=1, max_retries=3)(execute_run)
         waiting, pending = list(jobs), []

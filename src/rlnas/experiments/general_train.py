@@ -40,6 +40,7 @@ from rlnas.env.search_episode import EpisodeConfig, Task
 from rlnas.errors import ConfigError
 from rlnas.experiments.plots import plot_general_training
 from rlnas.files import remove_stale_temporaries, write_atomic
+from rlnas.ray_cluster import check_ray_options
 
 EPISODES_FILE = "episodes.json"
 PLOT_FILE = "training.png"
@@ -133,16 +134,10 @@ def plan_general_run(
             raise ConfigError(
                 f"{folder} already holds a training run; resume it with --resume {folder} or pick another --out"
             )
-    if address is not None and executor != "ray":
-        raise ConfigError("--address joins a Ray cluster; use it with --executor ray")
     config = GeneralTrainConfig(**{**base, **overrides})  # the options checked before the tables load
     if executor == "local" and config.actors != 1:
         raise ConfigError(f"the in-process executor runs one actor, not {config.actors}; add --executor ray")
-    if executor == "ray":
-        try:
-            import ray  # noqa: F401
-        except ImportError as exc:
-            raise ConfigError("--executor ray needs Ray: pip install 'ray>=2.9'") from exc
+    check_ray_options(executor, address)  # before the tables load
     task_list, episode = load_task_file(tasks, data, without)
     try:
         config = replace(config, episode=EpisodeConfig(**episode))

@@ -30,6 +30,7 @@ import numpy as np
 from rlnas.benchmarks import Benchmark, Evaluation, ToldResults
 from rlnas.cells import Cell
 from rlnas.errors import RlnasError
+from rlnas.ray_cluster import start_ray
 from rlnas.spaces import SearchSpace
 
 #: A strategy that proposes only known architectures this many times in a row (or 20 times as many
@@ -218,14 +219,8 @@ class RayExecutor:
         self.capacity = workers
 
     def open(self, benchmark: Benchmark) -> None:
-        try:
-            import ray
-        except ModuleNotFoundError as exc:
-            raise RlnasError("--executor ray needs Ray: pip install 'rlnas[ray]'") from exc
+        ray, self._started_ray = start_ray(self.address)
         self._ray = ray
-        self._started_ray = not ray.is_initialized()
-        if self._started_ray:
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
         cpus = ray.cluster_resources().get("CPU", 0.0)
         if cpus < self.workers:  # an actor that asks for a CPU the cluster lacks would wait forever
             self.close()

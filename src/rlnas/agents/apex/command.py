@@ -14,6 +14,7 @@ from rlnas.agents.apex.run import EXECUTORS, RunSpec, read_checkpoint, resume_sp
 from rlnas.agents.policy import holds_training_run
 from rlnas.benchmarks import BENCHMARKS
 from rlnas.errors import ConfigError
+from rlnas.ray_cluster import check_ray_options
 
 DEFAULT_BENCHMARK = "nb201-cifar10"
 #: Printed after a run that made no learner update (shared with `rlnas train --tasks`).
@@ -90,8 +91,7 @@ def run_train_command(
     spec = build_spec(
         benchmark=benchmark, executor=executor, config=config, resume=resume, overrides=config_overrides(options)
     )
-    if address is not None and spec.executor != "ray":
-        raise ConfigError("--address joins a Ray cluster; use it with --executor ray")
+    check_ray_options(spec.executor, address)
     folder = Path(resume) if resume is not None else Path(out or f"runs/train-{spec.benchmark}")
     if resume is None and holds_training_run(folder):
         raise ConfigError(

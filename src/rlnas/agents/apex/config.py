@@ -19,6 +19,16 @@ from pathlib import Path
 from rlnas.errors import ConfigError
 from rlnas.rewards import SHAPING_FORMS
 
+#: The earlier, shorter option name of a field, still accepted (as an option and as a keyword).
+OPTION_ALIASES = {"total_env_steps": "steps"}
+
+
+def setting(field: str) -> str:
+    """How an error names a training field: by its `rlnas train` option, the TOML key beside it where the two
+    differ beyond dashes."""
+    alias = OPTION_ALIASES.get(field)
+    return f"--{alias} ({field})" if alias else f"--{field.replace('_', '-')}"
+
 
 @dataclass
 class ApeXConfig:
@@ -136,19 +146,22 @@ class ApeXConfig:
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+                raise ConfigError(f"{setting(name)} must be a positive integer, got {value!r}")
         if self.shaping not in SHAPING_FORMS:
-            raise ConfigError(f"shaping must be one of {', '.join(SHAPING_FORMS)}, got {self.shaping!r}")
+            raise ConfigError(f"{setting('shaping')} must be one of {', '.join(SHAPING_FORMS)}, got {self.shaping!r}")
         from rlnas.env.search_env import REWARDS  # here: the CLI builds its options from this module cheaply
 
         if self.reward not in REWARDS:
-            raise ConfigError(f"reward must be one of {', '.join(REWARDS)}, got {self.reward!r}")
+            raise ConfigError(f"{setting('reward')} must be one of {', '.join(REWARDS)}, got {self.reward!r}")
         if self.d_model % self.num_heads:
-            raise ConfigError(f"d_model ({self.d_model}) must be a multiple of num_heads ({self.num_heads})")
+            raise ConfigError(
+                f"{setting('d_model')} must be a multiple of {setting('num_heads')}, "
+                f"got {self.d_model} and {self.num_heads}"
+            )
         for name in ("seed", "actor_restarts", "learning_starts", "torch_threads"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(f"{name} must be an integer, got {value!r}")
+                raise ConfigError(f"{setting(name)} must be an integer, got {value!r}")
         rules = {  # field: (holds, the rule in words)
             "alpha": (self.alpha > 0, "> 0"),
             "gamma": (0 <= self.gamma <= 1, "in [0, 1]"),
@@ -167,9 +180,9 @@ class ApeXConfig:
         }
         for name, (ok, rule) in rules.items():
             if not ok:
-                raise ConfigError(f"{name} must be {rule}, got {getattr(self, name)!r}")
+                raise ConfigError(f"{setting(name)} must be {rule}, got {getattr(self, name)!r}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+            raise ConfigError(f"{setting('device')} must be auto, cpu or cuda, got {self.device!r}")
 
     # ----------------------------------------------------------------- derived
     def epsilons(self) -> list[float]:

@@ -16,12 +16,10 @@ from typing import Annotated
 
 import typer
 
-from rlnas.agents.apex.config import ApeXConfig, field_docs
+from rlnas.agents.apex.config import OPTION_ALIASES, ApeXConfig, field_docs
 from rlnas.agents.general_config import GENERAL_DEVICE, GeneralTrainConfig
 from rlnas.errors import ConfigError
 
-#: The earlier, shorter option name of a field, still accepted (as an option and as a keyword).
-ALIASES = {"total_env_steps": "steps"}
 PANEL = "Hyperparameters: ApeXConfig fields, over --config"
 GENERAL_PANEL = "GeneralTrainConfig fields (--tasks only)"
 SCALARS = (int, float, str, bool)
@@ -40,8 +38,8 @@ def config_parameters(
         if field.name in skip or hints[field.name] not in SCALARS:
             continue
         names = [f"--{field.name.replace('_', '-')}"]
-        if field.name in ALIASES:
-            names.append(f"--{ALIASES[field.name]}")
+        if field.name in OPTION_ALIASES:
+            names.append(f"--{OPTION_ALIASES[field.name]}")
         default = f"default {field.default}"
         if field.name in others and others[field.name] != field.default:
             default += f"; with --tasks {others[field.name]}"
@@ -97,11 +95,13 @@ def with_config_options(command: Callable[..., None]) -> Callable[..., None]:
 def config_overrides(options: dict, cls: type = ApeXConfig) -> dict:
     """The fields given (not None) among `options`, keyed by field name (an alias counts as its field);
     a ConfigError names the options given that are not fields of `cls` (the other kind of training's)."""
-    names = {f.name for config in (ApeXConfig, GeneralTrainConfig) for f in fields(config)} | set(ALIASES.values())
+    names = {f.name for config in (ApeXConfig, GeneralTrainConfig) for f in fields(config)} | set(
+        OPTION_ALIASES.values()
+    )
     unknown = sorted(set(options) - names)
     if unknown:
         raise TypeError(f"not configuration fields: {', '.join(unknown)}")
-    by_alias = {alias: name for name, alias in ALIASES.items()}
+    by_alias = {alias: name for name, alias in OPTION_ALIASES.items()}
     overrides = {}
     for key, value in options.items():
         if value is not None:

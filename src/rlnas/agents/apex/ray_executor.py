@@ -29,7 +29,6 @@ A Ray run is not bit-reproducible (actors race), which is what the in-process ex
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import numpy as np
@@ -40,32 +39,12 @@ from rlnas.agents.apex.config import ApeXConfig
 from rlnas.agents.apex.replay import PrioritizedReplay
 from rlnas.agents.apex.run import CHECKPOINT_FILE, TrainingRun
 from rlnas.agents.qnetwork import QNetwork, QNetworkConfig
-from rlnas.errors import CheckpointError, ConfigError, RlnasError
+from rlnas.errors import CheckpointError, RlnasError
+from rlnas.ray_cluster import import_ray, start_ray
 
 
 class WorkerLostError(RlnasError):
     """A Ray worker of a training run was lost beyond what the run can recover from."""
-
-
-def import_ray():
-    """The `ray` module, or a one-line ConfigError saying how to install it."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise ConfigError("--executor ray needs Ray: pip install 'ray>=2.9'") from exc
-    return ray
-
-
-def start_ray(ray, address: str | None) -> bool:
-    """Join the cluster at `address`, or start a local Ray with this machine's cores, unless Ray is already
-    up; whether this call started it (the caller then shuts it down at the end)."""
-    if ray.is_initialized():
-        return False
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-    return True
 
 
 class ReplayServer:
@@ -153,8 +132,8 @@ class RayExecutor:
         self.weights_ref = None
 
     def _start(self) -> None:
-        ray, run, cfg = self.ray, self.run, self.run.config
-        self.owns_ray = start_ray(ray, self.address)
+        run, cfg = self.run, self.run.config
+        ray, self.owns_ray = start_ray(self.address)
         total_cpus = ray.cluster_resources().get("CPU", 1.0)
         actor_cpus = min(1.0, total_cpus / cfg.actors)
         replay_cls = ray.remote(num_cpus=0, max_restarts=0)(ReplayServer)

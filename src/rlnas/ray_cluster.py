@@ -1,0 +1,73 @@
+"""Starting Ray or joining a cluster, the one way every Ray executor does it (training, compare, search).
+
+Ray is imported only here and only when a Ray run starts, so the rest of rlnas works without it.
+Joining checks first that something listens at the address: Ray itself retries an unreachable
+address for minutes, printing connection warnings, where a user wants one line.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from types import ModuleType
+
+from rlnas.errors import RlnasError
+
+#: How long the check that a cluster's address answers waits for a connection.
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+def import_ray() -> ModuleType:
+    """The `ray` module, or one line saying how to install it."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise RlnasError("--executor ray needs Ray: pip install 'rlnas[ray]'") from exc
+    return ray
+
+
+def check_reachable(address: str) -> None:
+    """One line, before Ray is started, when nothing answers at a `host:port` or `ray://host:port` address.
+
+    `auto` and `local` are left to Ray, which answers them at once.
+    """
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise RlnasError(f"--address {address!r} is not HOST:PORT; give the address `ray start --head` printed")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_SECONDS).close()
+    except OSError as exc:
+        raise RlnasError(
+            f"no Ray cluster answers at --address {address} ({exc.strerror or exc}); "
+            "start one there with `ray start --head`, or give the address it printed"
+        ) from exc
+
+
+def check_ray_options(executor: str, address: str | None) -> None:
+    """Before anything is written: `--address` only with Ray, Ray installed, and a cluster at the address."""
+    if address is not None and executor != "ray":
+        raise RlnasError("--address joins a Ray cluster; use it with --executor ray")
+    if executor == "ray":
+        import_ray()
+        if address:
+            check_reachable(address)
+
+
+def start_ray(address: str | None) -> tuple[ModuleType, bool]:
+    """Ray, joined to the cluster at `address` or started locally with this machine's cores, unless it is
+    already up; and whether this call started it (the caller then shuts it down at the end)."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray, False
+    options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    if address:
+        check_reachable(address)
+        try:
+            ray.init(address=address, **options)
+        except ConnectionError as exc:
+            raise RlnasError(f"cannot join a Ray cluster at --address {address}: {exc}") from exc
+    else:
+        ray.init(num_cpus=os.cpu_count(), **options)
+    return ray, True
