@@ -26,21 +26,26 @@ def import_ray() -> ModuleType:
     return ray
 
 
-def check_reachable(address: str) -> None:
-    """One line, before Ray is started, when nothing answers at a `host:port` or `ray://host:port` address.
+def cluster_address(address: str | None) -> tuple[str | None, str]:
+    """The cluster Ray would join, and where it was given: `--address`, else Ray's RAY_ADDRESS variable."""
+    return (address, "--address") if address else (os.environ.get("RAY_ADDRESS") or None, "RAY_ADDRESS")
 
-    `auto` and `local` are left to Ray, which answers them at once.
-    """
-    if address in ("auto", "local"):
+
+def check_reachable(address: str | None) -> None:
+    """One line, before Ray is started, when nothing answers at the `host:port` or `ray://host:port` cluster
+    address given (`--address`, else RAY_ADDRESS). No address, `auto` and `local` are left to Ray, which
+    answers them at once."""
+    address, source = cluster_address(address)
+    if address is None or address in ("auto", "local"):
         return
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
-        raise RlnasError(f"--address {address!r} is not HOST:PORT; give the address `ray start --head` printed")
+        raise RlnasError(f"{source} {address!r} is not HOST:PORT; give the address `ray start --head` printed")
     try:
         socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_SECONDS).close()
     except OSError as exc:
         raise RlnasError(
-            f"no Ray cluster answers at --address {address} ({exc.strerror or exc}); "
+            f"no Ray cluster answers at {source} {address} ({exc.strerror or exc}); "
             "start one there with `ray start --head`, or give the address it printed"
         ) from exc
 
@@ -51,23 +56,20 @@ def check_ray_options(executor: str, address: str | None) -> None:
         raise RlnasError("--address joins a Ray cluster; use it with --executor ray")
     if executor == "ray":
         import_ray()
-        if address:
-            check_reachable(address)
+        check_reachable(address)
 
 
 def start_ray(address: str | None) -> tuple[ModuleType, bool]:
-    """Ray, joined to the cluster at `address` or started locally with this machine's cores, unless it is
-    already up; and whether this call started it (the caller then shuts it down at the end)."""
+    """Ray, joined to the cluster at `address` (or RAY_ADDRESS) or started locally with this machine's cores,
+    unless it is already up; and whether this call started it (the caller then shuts it down at the end).
+    A ConnectionError comes only from joining a cluster (`auto`: none running)."""
     ray = import_ray()
     if ray.is_initialized():
         return ray, False
-    options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    if address:
-        check_reachable(address)
-        try:
-            ray.init(address=address, **options)
-        except ConnectionError as exc:
-            raise RlnasError(f"cannot join a Ray cluster at --address {address}: {exc}") from exc
-    else:
-        ray.init(num_cpus=os.cpu_count(), **options)
+    check_reachable(address)
+    try:  # no address: RAY_ADDRESS's cluster, else a local Ray with this machine's cores
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except ConnectionError as exc:
+        target, source = cluster_address(address)
+        raise RlnasError(f"cannot join a Ray cluster at {source} {target}: {exc}") from exc
     return ray, True
