@@ -256,3 +256,29 @@ def test_a_task_list_with_a_reversed_budget_is_refused_before_the_folder_is_made
     result = rlnas("train", "--tasks", str(tasks), "--steps", "10", "--out", str(tmp_path / "run"))
     assert_one_line_error(result, "1 <= lowest <= highest")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_stops_a_comparison_at_once_and_says_how_to_resume(workers, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    args = ["compare", "-b", "nb201-cifar10", "--strategies", "rs,re,ls", "--budget", "300", "--runs", "100"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rlnas", *args, "--workers", workers, "--out", str(out)],
+        start_new_session=True,  # its own process group, signalled as a terminal's Ctrl-C signals one
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    while len(list(out.glob("runs/*.json"))) < 2 and process.poll() is None:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    finished = len(list(out.glob("runs/*.json")))
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "interrupted; run the same command again to resume"
+    assert finished < 300  # the queued runs were not started
+    time.sleep(1)
+    assert len(list(out.glob("runs/*.json"))) == finished  # and no worker goes on after the exit

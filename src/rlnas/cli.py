@@ -815,9 +815,13 @@ def plot_training(
     console.print(f"wrote {out}")
 
 
+#: The exit status of a command stopped by Ctrl-C (128 + SIGINT), which typer returns instead of raising.
+INTERRUPTED = 130
+
+
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        status = app(standalone_mode=False)
     except typer.TyperException as exc:  # bad command lines: one line and a pointer to --help
         ctx = getattr(exc, "ctx", None)
         if ctx is not None and type(exc).__name__ == "NoArgsIsHelpError":
@@ -839,5 +843,8 @@ def main() -> None:
         print(f"error: {exc.strerror or exc}{where}; {fix} or choose another --out, then run again", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
+        status = INTERRUPTED
+    if status == INTERRUPTED:
         print("interrupted; run the same command again to resume", file=sys.stderr)
-        sys.exit(130)
+    if isinstance(status, int) and status:
+        sys.exit(status)

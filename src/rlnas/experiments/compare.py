@@ -19,8 +19,10 @@ import csv
 import io
 import json
 import re
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -246,11 +248,20 @@ def run_comparison(
     if jobs and executor == "ray":
         _run_on_ray(config, jobs, out, data, address, workers, finished)
     elif jobs and workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        with ProcessPoolExecutor(workers, initializer=_stop_on_interrupt) as pool:
             futures = [pool.submit(execute_run, config, s, r, str(out), data) for s, r in jobs]
-            for future in as_completed(futures):
-                future.result()
-                finished()
+            try:
+                for future in as_completed(futures):
+                    future.result()
+                    finished()
+            except BaseException as exc:  # Ctrl-C or a failed run: the queued runs are not started
+                pool.shutdown(wait=False, cancel_futures=True)
+                if isinstance(exc, BrokenProcessPool):
+                    raise RlnasError(
+                        "a worker process stopped (interrupted, killed or out of memory); "
+                        "the finished runs are kept: run the same command again to resume"
+                    ) from exc
+                raise
     else:
         for s, r in jobs:
             execute_run(config, s, r, str(out), data)
@@ -265,6 +276,12 @@ def run_comparison(
 
     plot_anytime(curves, benchmark.best_possible, benchmark.name, benchmark.metric, out / "anytime.png")
     return summary
+
+
+def _stop_on_interrupt() -> None:
+    """In a worker process: Ctrl-C ends the process at once, rather than the one run it is in (a run is
+    written only when it is finished, so nothing half-written is left)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _run_on_ray(config, jobs, out: Path, data, address: str | None, workers: int, finished: Callable[[], None]) -> None:
