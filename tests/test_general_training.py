@@ -95,6 +95,9 @@ def test_a_task_file_names_benchmarks_budgets_and_augmentations(tmp_path, data_p
         '[[task]]\nbenchmark = "nb201-cifar10"\nscale = [1, 0]\n': "scale is",
         '[episode]\nwidth = 3\n[[task]]\nbenchmark = "nb201-cifar10"\n': "takes only",
         "[[task]\n": "not valid TOML",
+        '[episod]\nnum_elites = 2\n[[task]]\nbenchmark = "nb201-cifar10"\n': "unknown episod",
+        'steps = 100\n[[task]]\nbenchmark = "nb201-cifar10"\n': "unknown steps",
+        '[[task]]\nbenchmark = "nb201-cifar10"\nbudget = [20, 40000]\n': "holds 15,625 architectures",
     }
     for text, message in cases.items():
         bad = tmp_path / "bad.toml"
@@ -103,6 +106,14 @@ def test_a_task_file_names_benchmarks_budgets_and_augmentations(tmp_path, data_p
             load_task_file(bad, data_path)
     with pytest.raises(ConfigError, match="cannot read"):
         load_task_file(tmp_path / "missing.toml")
+    for rule, message in (
+        ({"num_elites": "3"}, "num_elites must be an integer"),
+        ({"unseen_edits_only": "yes"}, "true or false"),
+        ({"step_cap": 0}, "step_cap must be at least 1"),
+        ({"shaping": "cubic"}, "shaping must be one of"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            EpisodeConfig(**rule)
 
 
 def _agreement_with_the_teacher(policy, task: Task, episode: EpisodeConfig, seed: int) -> float:

@@ -23,3 +23,10 @@ class ConfigError(RlnasError):
 
 class CheckpointError(RlnasError):
     """A checkpoint or policy file that is missing, truncated, corrupt or of another kind."""
+
+
+def kind_in_words(kind: type) -> str:
+    """A TOML value's type as an error names it: "an integer", "a number", "true or false", "a string"."""
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+        kind, f"a {kind.__name__}"
+    )

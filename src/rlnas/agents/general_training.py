@@ -87,6 +87,11 @@ def load_task_file(
         raise ConfigError(f"cannot read the task file {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"the task file {path} is not valid TOML: {exc}") from exc
+    stray = sorted(set(spec) - {"episode", "task"})
+    if stray:
+        raise ConfigError(
+            f"{path}: unknown {', '.join(stray)}; a task file holds an [episode] table and [[task]] entries"
+        )
     episode = spec.get("episode", {})
     known = {f.name for f in fields(EpisodeConfig)}
     if not isinstance(episode, dict) or set(episode) - known:

@@ -54,7 +54,7 @@ import bisect
 import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, NamedTuple
 
 import gymnasium as gym
@@ -64,7 +64,7 @@ from gymnasium import spaces
 from rlnas.benchmarks import Benchmark, Evaluation, QuerySession
 from rlnas.cells import INPUT, INPUT2, OUTPUT, SUM, Arch, Cell
 from rlnas.env.search_env import InvalidActionError
-from rlnas.errors import RlnasError
+from rlnas.errors import ConfigError, RlnasError, kind_in_words
 from rlnas.rewards import SHAPING_FORMS, shape_reward
 from rlnas.spaces.layout import EDIT_KINDS, NONE
 
@@ -110,6 +110,21 @@ class Task:
     """Standard deviation of Gaussian noise on the scores the policy observes, in units of hi - lo
     (an augmentation: the reward is paid on the true scores)."""
 
+    def __post_init__(self) -> None:
+        low, high = self.budget
+        if not 1 <= low <= high:
+            raise ConfigError(
+                f"{self.name}: a task's budget is [lowest, highest], 1 <= lowest <= highest, not {self.budget}"
+            )
+        try:
+            size = len(self.benchmark.all_scores())
+        except RlnasError:  # no table: no limit known
+            return
+        if high > size:
+            raise ConfigError(
+                f"{self.name} holds {size:,} architectures, fewer than its task's highest budget {high:,}; lower it"
+            )
+
     @property
     def name(self) -> str:
         return self.benchmark.name
@@ -150,6 +165,24 @@ class EpisodeConfig:
     an elite is the only way back to a known cell, and a policy cannot circle among known cells."""
     reference_samples: int = 2000
     """Sampled cells that set the reward scale of a benchmark without a table of every score."""
+
+    def __post_init__(self) -> None:
+        """One line for a bad value (a task file's [episode] table is typed by hand), before anything runs."""
+        for field in fields(self):
+            value, kind = getattr(self, field.name), type(field.default)
+            if type(value) is not kind and not (kind is float and type(value) is int):
+                raise ConfigError(f"[episode] {field.name} must be {kind_in_words(kind)}, got {value!r}")
+        sizes = ("num_elites", "recent_edits", "max_vertices", "max_edits", "op_slots", "reference_samples")
+        if min(getattr(self, name) for name in sizes) < 1:
+            raise ConfigError(f"[episode] {', '.join(sizes)} must be at least 1")
+        if self.max_vertices + self.num_elites > 127:
+            raise ConfigError("[episode] max_vertices + num_elites must stay below 128 (action arguments are int8)")
+        if self.step_cap < 1 or self.alpha <= 0:
+            raise ConfigError(
+                f"[episode] step_cap must be at least 1 and alpha positive, got {self.step_cap} and {self.alpha}"
+            )
+        if self.shaping not in SHAPING_FORMS:
+            raise ConfigError(f"[episode] shaping must be one of {', '.join(SHAPING_FORMS)}, got {self.shaping!r}")
 
     @property
     def first_edit(self) -> int:
@@ -254,14 +287,6 @@ class SearchEpisodeEnv(gym.Env):
         self.config = c = config or EpisodeConfig()
         if not self.tasks:
             raise RlnasError("the search-episode environment needs at least one task")
-        if min(c.num_elites, c.recent_edits, c.max_vertices, c.max_edits, c.op_slots) < 1:
-            raise RlnasError("num_elites, recent_edits, max_vertices, max_edits and op_slots must be at least 1")
-        if c.max_vertices + c.num_elites > 127:
-            raise RlnasError("max_vertices + num_elites must stay below 128 (action arguments are int8)")
-        if c.step_cap < 1 or c.alpha <= 0:
-            raise RlnasError(f"step_cap must be at least 1 and alpha positive, got {c.step_cap} and {c.alpha}")
-        if c.shaping not in SHAPING_FORMS:
-            raise RlnasError(f"unknown reward shaping {c.shaping!r}; choose one of {', '.join(SHAPING_FORMS)}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise RlnasError(f"unknown render mode {render_mode!r}; choose ansi or none")
         for task in self.tasks:

@@ -16,7 +16,7 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from rlnas.errors import ConfigError
+from rlnas.errors import ConfigError, kind_in_words
 from rlnas.rewards import SHAPING_FORMS
 
 #: The earlier, shorter option name of a field, still accepted (as an option and as a keyword).
@@ -220,9 +220,7 @@ class ApeXConfig:
             if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             if default is not None and type(value) is not type(default):
-                raise ConfigError(
-                    f"{source}: {name} must be a {type(default).__name__}, got {value!r} ({type(value).__name__})"
-                )
+                raise ConfigError(f"{source}: {name} must be {kind_in_words(type(default))}, got {value!r}")
             checked[name] = value
         return cls(**checked)
 
