@@ -131,3 +131,26 @@ def test_cache_round_trip_and_corrupt_cache(tmp_path, nb101):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(DataError, match="delete it and run `rlnas data`"):
         NB101Table.load(path)
+
+
+def test_the_nb101_cache_serves_only_the_data_it_was_built_from(data_path, tmp_path, monkeypatch):
+    from rlnas.benchmarks.nb101 import SHARED_CACHE, prepare
+
+    monkeypatch.setenv("RLNAS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("RLNAS_DATA", raising=False)
+    other = tmp_path / "other"
+    (other / "nb101").mkdir(parents=True)
+    shutil.copy(data_path / "nb101" / "cells_by_hash.npz", other / "nb101")
+    accuracy = np.load(data_path / "nb101" / "seed0_test_accuracy.npy")
+    np.save(other / "nb101" / "seed0_test_accuracy.npy", np.full_like(accuracy, 0.5))
+    real, halves = NB101Benchmark.load(data_path), NB101Benchmark.load(other)  # each builds the cache anew
+    assert real.best_possible == pytest.approx(float(accuracy.max())) and halves.best_possible == 0.5
+    assert NB101Benchmark.load().best_possible == 0.5  # no data named: the cache serves as it is
+    cache = tmp_path / "cache" / SHARED_CACHE
+    built = cache.stat().st_mtime_ns
+    prepare(other)
+    assert cache.stat().st_mtime_ns == built  # the same data: not rebuilt
+    np.save(other / "nb101" / "seed0_test_accuracy.npy", np.full_like(accuracy, 0.25))
+    assert NB101Benchmark.load(other).best_possible == 0.25  # changed files: rebuilt
+    with pytest.raises(DataError, match="does not exist"):
+        NB101Benchmark.load(tmp_path / "nowhere")  # a folder named is checked even where a cache serves

@@ -82,20 +82,15 @@ def _load_nb101(spec: BenchmarkSpec) -> Benchmark:
 
 
 def _check_nb101(spec: BenchmarkSpec) -> None:
-    from rlnas.benchmarks.nb101 import KEYS_FILE_SUFFIX, OFFICIAL_CACHE, SHARED_CACHE
+    from rlnas.benchmarks.nb101 import KEYS_FILE_SUFFIX, OFFICIAL_CACHE, SHARED_CACHE, source_identity
     from rlnas.data import DATA_ENV, cache_dir, data_dir
 
-    cached = (cache_dir() / OFFICIAL_CACHE).is_file() or (cache_dir() / (SHARED_CACHE + KEYS_FILE_SUFFIX)).is_file()
-    if cached and spec.data is None:
-        if os.environ.get(DATA_ENV):
-            data_dir()  # the built cache holds the table, but a mistyped RLNAS_DATA is still reported
-        return  # a folder given explicitly is still checked in full
-    folder = data_dir(spec.data)
-    for file in ("cells_by_hash.npz", "seed0_test_accuracy.npy"):
-        if not (folder / "nb101" / file).is_file():
-            raise DataError(
-                f"{folder / 'nb101' / file} is missing: point RLNAS_DATA or --data at the folder holding nb101/"
-            )
+    if (cache_dir() / OFFICIAL_CACHE).is_file():
+        return
+    shared_built = (cache_dir() / (SHARED_CACHE + KEYS_FILE_SUFFIX)).is_file()
+    if shared_built and spec.data is None and not os.environ.get(DATA_ENV):
+        return  # no data named: the built cache serves (`nb101.prepare`)
+    source_identity(data_dir(spec.data))  # the folder and both files, as `prepare` will read them
 
 
 # ---------------------------------------------------------------- nb201

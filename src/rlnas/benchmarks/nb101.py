@@ -7,6 +7,7 @@ one fingerprint and one dictionary look-up instead of an MD5 module hash.
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -15,12 +16,16 @@ import numpy as np
 from rlnas.benchmarks.base import Benchmark, Evaluation
 from rlnas.benchmarks.nb101_table import NB101Table
 from rlnas.cells import Cell
-from rlnas.data import cache_dir, data_dir
+from rlnas.data import DATA_ENV, cache_dir, data_dir
 from rlnas.errors import DataError
+from rlnas.files import write_atomic
 from rlnas.spaces import NB101_SPACE
 
 NUM_CELLS = 423_624
 SHARED_CACHE = "nb101-shared.npz"
+#: The shared data's files, in `DATA/nb101/`.
+SHARED_FILES = ("cells_by_hash.npz", "seed0_test_accuracy.npy")
+SOURCE_FILE_SUFFIX = ".source.txt"
 OFFICIAL_CACHE = "nb101-official.npz"
 KEYS_FILE_SUFFIX = ".keys.npy"
 #: Python's hash of this tuple tags the stored keys: if a Python version ever hashed tuples
@@ -37,8 +42,7 @@ def table_cells(table: NB101Table) -> list[Cell]:
 
 def read_shared_data(folder: Path) -> NB101Table:
     """Read `nb101/cells_by_hash.npz` and `nb101/seed0_test_accuracy.npy`, checking their shape."""
-    cells_path = folder / "nb101" / "cells_by_hash.npz"
-    acc_path = folder / "nb101" / "seed0_test_accuracy.npy"
+    cells_path, acc_path = (folder / "nb101" / name for name in SHARED_FILES)
     for path in (cells_path, acc_path):
         if not path.is_file():
             raise DataError(f"{path} is missing: point RLNAS_DATA or --data at the folder holding nb101/")
@@ -77,9 +81,29 @@ def fingerprint_keys(table: NB101Table) -> np.ndarray:
     return keys
 
 
-def build_cache(table: NB101Table, path: Path) -> None:
-    """Store the table and its keys; the keys file is written last, so it marks a complete cache."""
+def source_identity(folder: Path) -> str:
+    """What the shared cache was built from: the data files' full paths, sizes and modification times."""
+    lines = []
+    for name in SHARED_FILES:
+        path = (folder / "nb101" / name).resolve()
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise DataError(f"{path} is missing: point RLNAS_DATA or --data at the folder holding nb101/") from exc
+        lines.append(f"{path} {stat.st_size} {stat.st_mtime_ns}")
+    return "\n".join(lines) + "\n"
+
+
+def _source_path(path: Path) -> Path:
+    return path.with_name(path.name + SOURCE_FILE_SUFFIX)
+
+
+def build_cache(table: NB101Table, path: Path, source: str | None = None) -> None:
+    """Store the table, what it was built from, and its keys; the keys file is written last, so it marks a
+    complete cache."""
     table.save(path)
+    if source is not None:
+        write_atomic(_source_path(path), source)
     keys_path = path.with_name(path.name + KEYS_FILE_SUFFIX)
     tmp = keys_path.with_name(keys_path.name + ".tmp.npy")
     np.save(tmp, np.append(fingerprint_keys(table), hash(_KEY_PROBE)))
@@ -102,15 +126,26 @@ def load_cache(path: Path) -> tuple[NB101Table, np.ndarray] | None:
 
 
 def prepare(data: str | Path | None = None) -> Path:
-    """Make sure an NB101 cache exists, building it from the shared data if need be; return its path."""
+    """Make sure an NB101 cache exists, building it from the shared data if need be; return its path.
+
+    The official cache (`rlnas data --official`), where built, is used whatever the data folder. The shared
+    cache serves only the data it was built from: named another folder, or files changed since, it is
+    rebuilt (about 15 s); with no data folder named at all it serves as it is."""
     official = cache_dir() / OFFICIAL_CACHE
     if official.is_file():
         if load_cache(official) is None:
             build_cache(NB101Table.load(official), official)
         return official
     shared = cache_dir() / SHARED_CACHE
-    if load_cache(shared) is None:
-        build_cache(read_shared_data(data_dir(data)), shared)
+    if data is None and not os.environ.get(DATA_ENV):  # no data named: the cache serves as it is
+        if load_cache(shared) is None:
+            data_dir(data)  # one line: no data folder given
+        return shared
+    folder = data_dir(data)
+    source = source_identity(folder)
+    recorded = _source_path(shared)
+    if load_cache(shared) is None or not recorded.is_file() or recorded.read_text() != source:
+        build_cache(read_shared_data(folder), shared, source)  # first use, or other (or changed) data
     return shared
 
 
