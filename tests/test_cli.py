@@ -147,6 +147,8 @@ def test_compare_and_plots_from_the_command_line(tmp_path, data_path):
         (["train", "-b", "nb201-cifar10", "--executor", "ray", "--address", "127.0.0.1:1"], "ray start --head"),
         (["search", "--strategy", "rs", "--budget", "5", "--executor", "ray", "--workers", "0"], "1 or more"),
         (["query", "-b", "nb101", "--matrix", "[[0,1],[0]]", "--ops", '["input","output"]'], "square"),
+        (["plot", "sampler", "--draws", "0"], "--draws"),
+        (["plot", "shaping", "-b", "train:digits", "--samples", "5"], "trains a network per query"),
     ],
 )
 def test_every_mistake_is_one_line_and_leaves_nothing_behind(args, words, data_path, tmp_path):
@@ -282,3 +284,11 @@ def test_ctrl_c_stops_a_comparison_at_once_and_says_how_to_resume(workers, tmp_p
     assert finished < 300  # the queued runs were not started
     time.sleep(1)
     assert len(list(out.glob("runs/*.json"))) == finished  # and no worker goes on after the exit
+
+
+def test_plot_training_points_a_general_run_to_its_own_figure(tmp_path):
+    (tmp_path / "general").mkdir()
+    (tmp_path / "general" / "episodes.json").write_text("[]\n")
+    result = rlnas("plot", "training", str(tmp_path / "general"), "--out", str(tmp_path / "t.png"))
+    assert_one_line_error(result, "general policy's training", "training.png")
+    assert not (tmp_path / "t.png").exists()

@@ -32,7 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-plot_app = typer.Typer(help="Figures about the samplers and the reward shaping.", no_args_is_help=True)
+plot_app = typer.Typer(help="Figures: the NB101 samplers, the reward shaping, training curves.", no_args_is_help=True)
 app.add_typer(plot_app, name="plot")
 # Piped output (logs, CI) gets room for the summary table instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -681,11 +681,13 @@ def train_command(
 @plot_app.command("sampler")
 def plot_sampler(
     draws: Annotated[int, typer.Option(help="Draws from each sampler.")] = 10_000,
-    seed: int = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the draws.")] = 0,
     out: Annotated[Path, typer.Option(help="Output image.")] = Path("runs/sampler.png"),
     data: DataOption = None,
 ) -> None:
     """Vertex and edge count histograms of both NB101 samplers against the uniform distribution."""
+    if draws < 1:
+        raise RlnasError(f"--draws must be at least 1, got {draws}")
     from rlnas.benchmarks.nb101 import NB101Benchmark
     from rlnas.experiments.plots import plot_sampler_histograms
     from rlnas.experiments.sampler_check import draw_counts, table_counts, total_variation
@@ -763,6 +765,8 @@ def plot_shaping(
         raise RlnasError(
             f"--samples must be at least 1 and every alpha positive, got {samples} and {alphas + raw_alphas}"
         )
+    if benchmark.startswith("train:"):  # its reward scale alone would train 2,000 networks
+        raise RlnasError(f"plot shaping needs a table or a surrogate, and {benchmark} trains a network per query")
     bench = load_benchmark(benchmark, data)
     scores, described = _benchmark_scores(bench, samples, seed)
     if raw_alphas and not (scores.min() >= 0 and scores.max() <= 1):
@@ -792,19 +796,26 @@ def plot_shaping(
 
 @plot_app.command("training")
 def plot_training(
-    runs: Annotated[list[Path], typer.Argument(help="Training folders (rlnas train --out DIR).")],
+    runs: Annotated[
+        list[Path],
+        typer.Argument(help="Training folders of one benchmark's agent (rlnas train -b NAME --out DIR)."),
+    ],
     out: Annotated[Path, typer.Option(help="Output image.")] = Path("runs/training.png"),
 ) -> None:
-    """Learning curves: mean episode-best shaped reward against environment steps."""
+    """Learning curves: mean episode-best shaped reward against environment steps (a general policy's training,
+    with --tasks, draws its own DIR/training.png)."""
     import csv
 
+    from rlnas.experiments.general_train import EPISODES_FILE, PLOT_FILE
     from rlnas.experiments.plots import plot_training_curves
 
     curves = {}
     for folder in runs:
         path = folder / "metrics.csv"
+        if not path.is_file() and (folder / EPISODES_FILE).is_file():
+            raise RlnasError(f"{folder} is a general policy's training (--tasks), which draws {folder / PLOT_FILE}")
         if not path.is_file():
-            raise RlnasError(f"{path} does not exist; give folders written by rlnas train --out DIR")
+            raise RlnasError(f"{path} does not exist; give folders written by rlnas train --benchmark NAME --out DIR")
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
         columns = ("env_steps", "episode_best_shaped")
