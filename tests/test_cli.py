@@ -148,6 +148,7 @@ def test_compare_and_plots_from_the_command_line(tmp_path, data_path):
         (["search", "--strategy", "rs", "--budget", "5", "--executor", "ray", "--workers", "0"], "1 or more"),
         (["query", "-b", "nb101", "--matrix", "[[0,1],[0]]", "--ops", '["input","output"]'], "square"),
         (["plot", "sampler", "--draws", "0"], "--draws"),
+        (["compare", "-b", "nb101", "--strategies", "rs", "--budget", "5", "--budget-seconds", "99"], "no training"),
         (["plot", "shaping", "-b", "train:digits", "--samples", "5"], "trains a network per query"),
     ],
 )

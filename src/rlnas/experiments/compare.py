@@ -34,7 +34,7 @@ from rlnas.errors import RlnasError
 from rlnas.files import remove_stale_temporaries, write_atomic
 from rlnas.ray_cluster import start_ray
 from rlnas.strategies import check_strategy, make_strategy
-from rlnas.strategies.runner import SearchResult, run_search, space_size
+from rlnas.strategies.runner import SearchResult, check_budget_seconds, run_search, space_size
 
 RESULT_FIELDS = ("strategy", "run", "query", "hash", "score", "best_so_far", "cost")
 SUMMARY_BUDGETS = (10, 20, 50, 100, 150, 200, 300, 500, 1000)
@@ -116,6 +116,7 @@ def validate(config: CompareConfig, out: Path, data: str | None) -> dict[str, di
             raise RlnasError(f"the strategies {other} and {name} would share one results file; rename one of them")
     check_benchmark(config.benchmark, data, config.repeat, config.space, config.options)
     benchmark = _benchmark(config, data)  # loaded once, before workers fork
+    check_budget_seconds(benchmark, config.budget_seconds)
     size = space_size(benchmark)
     if size is not None and config.budget > size:
         raise RlnasError(f"--budget {config.budget} is more than the {size:,} architectures of {config.benchmark}")

@@ -78,11 +78,7 @@ class Search:
         if budget is not None and budget < 1:
             raise RlnasError(f"the budget must be at least 1 architecture, got {budget}")
         self.benchmark = benchmark if benchmark is not None else ToldResults(space)
-        self.cost_metric = getattr(self.benchmark, "cost_metric", None)
-        if budget_seconds is not None and self.cost_metric is None:
-            raise RlnasError(
-                f"{self.benchmark.name} reports no training time, so it has no budget in seconds; use --budget"
-            )
+        self.cost_metric = check_budget_seconds(self.benchmark, budget_seconds)
         self.session = self.benchmark.session(budget)
         self.strategy = strategy
         self.budget_seconds = budget_seconds
@@ -331,6 +327,14 @@ class SearchResult:
     @property
     def best(self) -> Evaluation | None:
         return max(self.history, key=lambda e: e.score, default=None)
+
+
+def check_budget_seconds(benchmark: Benchmark, budget_seconds: float | None) -> str | None:
+    """The benchmark's cost metric; one line when a budget in seconds is asked of one that reports no time."""
+    cost_metric = getattr(benchmark, "cost_metric", None)
+    if budget_seconds is not None and cost_metric is None:
+        raise RlnasError(f"{benchmark.name} reports no training time, so it has no budget in seconds; use --budget")
+    return cost_metric
 
 
 def space_size(benchmark: Benchmark) -> int | None:
