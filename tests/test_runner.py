@@ -33,6 +33,17 @@ def test_the_users_own_space_and_evaluation_in_a_few_lines():
         search.tell(space.sample(np.random.default_rng(1)), 0.0)
 
 
+def test_a_score_that_is_not_finite_is_refused_and_the_cell_can_be_told_again():
+    space = DAGSpace("mine", ("conv3x3", "maxpool"), max_vertices=4, max_edges=5)
+    search = Search(space, RandomSearch(), budget=5, rng=np.random.default_rng(0))
+    cell = search.ask()
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(RlnasError, match=r"the score told for an architecture is .*must be finite"):
+            search.tell(cell, bad)
+    search.tell(cell, 0.5)
+    assert search.best.score == 0.5
+
+
 def test_revisits_are_told_at_once_and_cost_nothing(nb201):
     class Twice(RandomSearch):
         """Asks every cell twice in a row: the second is a free revisit."""

@@ -18,6 +18,7 @@ the journal instead of evaluating again, so nothing evaluated is lost or paid tw
 
 from __future__ import annotations
 
+import math
 import pickle
 import sqlite3
 from collections.abc import Callable
@@ -144,11 +145,17 @@ class Search:
         """Record the result of a cell `ask` returned: an `Evaluation`, or a score (higher is
         better) with optional extra metrics. Returns the recorded evaluation."""
         identity = self.benchmark.identity(cell)
-        pending = self._pending.pop(identity, None)
-        if pending is None:
+        if identity not in self._pending:
             raise RlnasError("tell() got a cell that ask() did not return (or that was told already)")
+        score = result.score if isinstance(result, Evaluation) else float(result)
+        if not math.isfinite(score):  # a NaN would stay the best found, and no later score could beat it
+            source = "the score told" if isinstance(self.benchmark, ToldResults) else f"{self.benchmark.name}'s score"
+            raise RlnasError(
+                f"{source} for an architecture is {score}; scores must be finite "
+                "(score a failed one the worst you accept)"
+            )
+        pending = self._pending.pop(identity)
         if not isinstance(result, Evaluation):
-            score = float(result)
             key = identity if isinstance(identity, int) else hash(identity)
             result = Evaluation(pending.pruned, f"{key & (2**64 - 1):016x}", score, {"score": score, **(metrics or {})})
         self.session.record(pending.asked, identity, result)
