@@ -12,6 +12,7 @@ from gymnasium.utils.env_checker import check_env
 
 from rlnas.agents.general_policy import GeneralPolicy, random_policy
 from rlnas.agents.general_qnetwork import obs_to_tensors, q_values, stack_observations
+from rlnas.agents.policy import SHIPPED_POLICIES
 from rlnas.benchmarks import load_benchmark
 from rlnas.benchmarks.transformed import TransformedScores, swap_halves
 from rlnas.env.edit_guide import EditGuideConfig
@@ -27,7 +28,7 @@ from rlnas.env.search_episode import (
     elite_search_action,
     local_search_action,
 )
-from rlnas.errors import RlnasError
+from rlnas.errors import CheckpointError, RlnasError
 from rlnas.spaces.layout import OP_CHANGE
 from rlnas.strategies import make_strategy
 from rlnas.strategies.learned import LearnedSearch
@@ -351,6 +352,13 @@ def test_a_general_policy_file_round_trips(tmp_path, benchmarks):
     np.testing.assert_array_equal(loaded.q_values(obs), policy.q_values(obs))
     assert loaded.fingerprint == policy.fingerprint and loaded.episode == SMALL
     assert LearnedSearch(tmp_path / "general.pt").trained_on == ["nb201-cifar10"]
+    payload = torch.load(tmp_path / "general.pt", weights_only=True)
+    next(iter(payload["weights"].values())).view(-1)[0] += 1.0  # a changed byte that still loads as a tensor
+    torch.save(payload, tmp_path / "changed.pt")
+    with pytest.raises(CheckpointError, match="do not match their stored checksum"):
+        GeneralPolicy.load(tmp_path / "changed.pt")
+    for shipped in ("taught-climb", "taught-climb-no-nb101", "general"):
+        assert "weights_sha256" in torch.load(SHIPPED_POLICIES / f"{shipped}.pt", weights_only=True)
 
 
 def test_the_learned_strategy_responds_to_the_scores_it_observes(benchmarks):

@@ -81,6 +81,7 @@ class GeneralPolicy:
             "episode": asdict(self.episode),
             "trained_on": self.trained_on,
             "info": self.info,
+            "weights_sha256": self.fingerprint,  # checked at load: bytes changed inside the file are caught
         }
         atomic_torch_save(payload, Path(path))
 
@@ -104,9 +105,12 @@ class GeneralPolicy:
             network = GeneralQNetwork(GeneralQNetworkConfig(**payload["network"]))
             network.load_state_dict(payload["weights"])
             episode = EpisodeConfig(**payload["episode"])
-            return cls(network, episode, list(payload["trained_on"]), str(path), dict(payload["info"]))
+            policy = cls(network, episode, list(payload["trained_on"]), str(path), dict(payload["info"]))
         except (KeyError, TypeError, RuntimeError) as exc:
             raise CheckpointError(f"{path} is an incomplete or mismatched general policy file ({exc})") from exc
+        if payload.get("weights_sha256", policy.fingerprint) != policy.fingerprint:  # files before it: unchecked
+            raise CheckpointError(f"{path} is corrupt: its weights do not match their stored checksum; copy it again")
+        return policy
 
     @property
     def fingerprint(self) -> str:

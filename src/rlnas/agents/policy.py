@@ -8,6 +8,7 @@ alpha, shaping, reward), and the benchmark and search space it was trained on.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,9 @@ def atomic_torch_save(obj, path: Path) -> None:
 def load_versioned(path: Path, fmt: str, version: int, what: str, weights_only: bool, fix: str) -> dict:
     """torch.load a file rlnas wrote, checking its format tag and version; one-line errors."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=weights_only)
+        with warnings.catch_warnings():  # torch warns about a foreign pickle before failing: the error says it
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=weights_only)
     except Exception as exc:  # torch raises many kinds for truncated or foreign files
         raise CheckpointError(f"{path} is truncated or corrupt ({type(exc).__name__}); {fix}") from exc
     if not isinstance(payload, dict) or payload.get("format") != fmt:
