@@ -98,6 +98,7 @@ def test_a_task_file_names_benchmarks_budgets_and_augmentations(tmp_path, data_p
         '[episod]\nnum_elites = 2\n[[task]]\nbenchmark = "nb201-cifar10"\n': "unknown episod",
         'steps = 100\n[[task]]\nbenchmark = "nb201-cifar10"\n': "unknown steps",
         '[[task]]\nbenchmark = "nb201-cifar10"\nbudget = [20, 40000]\n': "holds 15,625 architectures",
+        '[[task]]\nbenchmark = "csv:t.csv"\n': 'add space = "NAME"',
     }
     for text, message in cases.items():
         bad = tmp_path / "bad.toml"
@@ -114,6 +115,21 @@ def test_a_task_file_names_benchmarks_budgets_and_augmentations(tmp_path, data_p
     ):
         with pytest.raises(ConfigError, match=message):
             EpisodeConfig(**rule)
+
+
+def test_a_task_file_takes_a_csv_table_with_its_space(tmp_path):
+    from rlnas.agents.general_training import load_tasks, task_spec
+    from rlnas.spaces import NB201_SPACE
+
+    table = tmp_path / "mine.csv"
+    table.write_text("arch,acc\n" + "".join(f"{NB201_SPACE.to_text(NB201_SPACE.from_text(a))},{s}\n" for a, s in (
+        ("000000", 0.1), ("444444", 0.2), ("333333", 0.3), ("111111", 0.4), ("222222", 0.5))))  # fmt: skip
+    tasks_file = tmp_path / "tasks.toml"
+    tasks_file.write_text(f'[[task]]\nbenchmark = "csv:{table}"\nspace = "nb201"\nbudget = [2, 4]\n')
+    (task,), _ = load_task_file(tasks_file)
+    assert task.benchmark.space is NB201_SPACE and task.benchmark.best_possible == 0.5
+    spec = task_spec(task)
+    assert spec["space"] == "nb201" and task_spec(load_tasks([spec])[0]) == spec  # how Ray actors load it
 
 
 def _agreement_with_the_teacher(policy, task: Task, episode: EpisodeConfig, seed: int) -> float:

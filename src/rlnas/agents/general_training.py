@@ -55,7 +55,7 @@ from rlnas.agents.general_config import GeneralTrainConfig
 from rlnas.agents.general_policy import GeneralPolicy
 from rlnas.agents.general_qnetwork import OBS_KEYS, GeneralQNetwork, obs_to_tensors, stack_observations
 from rlnas.agents.policy import atomic_torch_save, load_versioned
-from rlnas.benchmarks import REPEATS, check_benchmark, load_benchmark
+from rlnas.benchmarks import REPEATS, check_benchmark, load_benchmark, takes_space
 from rlnas.env.search_episode import TEACHERS, EpisodeConfig, SearchEpisodeEnv, Task
 from rlnas.errors import CheckpointError, ConfigError
 
@@ -101,10 +101,10 @@ def load_task_file(
         raise ConfigError(f'{path} names no task; add [[task]] entries with benchmark = "..." and budget = [lo, hi]')
     specs = []
     for k, entry in enumerate(entries, start=1):
-        unknown = set(entry) - {"benchmark", "budget", "noise", "repeat", "scale"}
+        unknown = set(entry) - {"benchmark", "budget", "noise", "repeat", "scale", "space"}
         if unknown or "benchmark" not in entry:
             raise ConfigError(
-                f"{path}: task {k} needs benchmark and takes budget, noise, repeat, scale (not {unknown})"
+                f"{path}: task {k} needs benchmark and takes budget, noise, repeat, scale, space (not {unknown})"
             )
         budget = entry.get("budget", [20, 200])
         if not (
@@ -130,8 +130,13 @@ def load_task_file(
             and scale[0] < scale[1]
         ):
             raise ConfigError(f"{path}: task {k}'s scale is [lo, hi] scores with lo < hi, not {scale!r}")
+        if takes_space(entry["benchmark"]) and "space" not in entry:
+            raise ConfigError(
+                f'{path}: task {k} ({entry["benchmark"]}) needs the space of its archs: add space = "NAME"'
+            )
         spec = {"benchmark": entry["benchmark"], "budget": budget, "noise": float(noise), "repeat": repeat}
-        specs.append(spec | ({"scale": [float(x) for x in scale]} if scale is not None else {}))
+        spec |= {"scale": [float(x) for x in scale]} if scale is not None else {}
+        specs.append(spec | ({"space": entry["space"]} if "space" in entry else {}))
     for family in without:
         if not any(in_family(s["benchmark"], family) for s in specs):
             names = ", ".join(dict.fromkeys(s["benchmark"] for s in specs))
@@ -140,7 +145,7 @@ def load_task_file(
     if not specs:
         raise ConfigError(f"leaving out {', '.join(without)} leaves no task in {path}; leave out fewer families")
     for s in specs:  # every name and data folder, before any table is loaded
-        check_benchmark(s["benchmark"], data=data, repeat=s["repeat"])
+        check_benchmark(s["benchmark"], data=data, repeat=s["repeat"], space=s.get("space"))
     return load_tasks(specs, data), episode
 
 
@@ -148,7 +153,7 @@ def load_tasks(specs: Sequence[dict], data: str | Path | None = None) -> list[Ta
     """Tasks from their `task_spec`s (how a Ray actor process loads its own benchmarks)."""
     tasks = []
     for s in specs:
-        benchmark = load_benchmark(s["benchmark"], data=data, repeat=s.get("repeat", "mean"))
+        benchmark = load_benchmark(s["benchmark"], data=data, repeat=s.get("repeat", "mean"), space=s.get("space"))
         scale = tuple(s["scale"]) if s.get("scale") is not None else None
         tasks.append(Task(benchmark, (s["budget"][0], s["budget"][1]), scale=scale, noise=float(s["noise"])))
     return tasks
@@ -162,7 +167,7 @@ def task_spec(task: Task) -> dict:
         "noise": task.noise,
         "repeat": getattr(task.benchmark, "repeat", "mean"),
         "scale": list(task.scale) if task.scale is not None else None,
-    }
+    } | ({"space": task.benchmark.space.name} if takes_space(task.name) else {})
 
 
 @dataclass

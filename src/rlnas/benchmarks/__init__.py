@@ -308,6 +308,12 @@ def benchmark_status(data: str | Path | None = None) -> list[tuple[str, str, str
     return rows
 
 
+def takes_space(name: str) -> bool:
+    """Whether a benchmark name needs a space named beside it (csv:PATH, train:DATASET)."""
+    kind = BUILTINS.get(name) or next((k for p, k in PREFIXES.items() if name.startswith(p)), None)
+    return kind is not None and kind.takes_space
+
+
 def _resolve(
     name: str,
     data: str | Path | None,
