@@ -33,6 +33,12 @@ def test_the_users_own_space_and_evaluation_in_a_few_lines():
         search.tell(space.sample(np.random.default_rng(1)), 0.0)
 
 
+def test_a_seed_serves_as_the_generator(nb201):
+    by_seed = run_search(RandomSearch(), nb201, 10, 7)
+    by_generator = run_search(RandomSearch(), nb201, 10, np.random.default_rng(7))
+    assert [e.hash for e in by_seed.history] == [e.hash for e in by_generator.history]
+
+
 def test_a_score_that_is_not_finite_is_refused_and_the_cell_can_be_told_again():
     space = DAGSpace("mine", ("conv3x3", "maxpool"), max_vertices=4, max_edges=5)
     search = Search(space, RandomSearch(), budget=5, rng=np.random.default_rng(0))

@@ -397,8 +397,9 @@ def demo(
     runs: Annotated[int, typer.Option(help="Runs per strategy.")] = 50,
     budget: Annotated[int, typer.Option(help="Unique architectures per run.")] = 200,
 ) -> None:
-    """The out-of-the-box demo: the shipped general policy `taught-climb` (its edits drawn by a score model
-    of the run's results: the `guided` edit choice) against rs, ls and re on NB201-cifar10."""
+    """The out-of-the-box demo: the shipped policy taught-climb against rs, ls and re on NB201-cifar10.
+
+    The policy runs as learned:taught-climb:guided: its edits are drawn by a score model of the run's results."""
     policy = DEMO_POLICY
     if train:
         from rlnas.agents.policy import SHIPPED_POLICIES
@@ -428,7 +429,11 @@ def search(
         str | None, typer.Option(help="Any strategy spec of `rlnas compare` (e.g. re, agent:DIR).")
     ] = None,
     policy: Annotated[
-        str | None, typer.Option(help="Shorthand for --strategy agent:POLICY (a training folder or a shipped name).")
+        str | None,
+        typer.Option(
+            help="Shorthand for --strategy agent:POLICY: a training folder of rlnas train -b, or nb101, nb201-cifar10 "
+            "(the general policies run as --strategy learned:NAME:guided)."
+        ),
     ] = None,
     budget: Annotated[int, typer.Option(help="Unique architectures to query.")] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the search (keep it apart from the training seeds).")] = 1000,
@@ -449,8 +454,9 @@ def search(
     depth: DepthOption = None,
     train_images: TrainImagesOption = None,
 ) -> None:
-    """Search once with any strategy; print the best architecture found as JSON (and, for train:
-    benchmarks with --out, save its trained network as DIR/model.pt)."""
+    """Search once with any strategy; print the best architecture found as JSON.
+
+    For train: benchmarks with --out, its trained network is saved as DIR/model.pt."""
     from rlnas.benchmarks import check_benchmark, load_benchmark
     from rlnas.experiments.compare import claim_folder, rows_csv, run_rows
     from rlnas.files import write_atomic
@@ -464,8 +470,10 @@ def search(
     if budget < 1:
         raise RlnasError(f"--budget must be at least 1, got {budget}")
     _check_executor(executor, address)
-    if workers is not None and (executor != "ray" or workers < 1):
-        raise RlnasError(f"--workers sets the Ray actors: give 1 or more with --executor ray, not {workers}")
+    if workers is not None and executor != "ray":
+        raise RlnasError("--workers sets the Ray actors of a search: use it with --executor ray")
+    if workers is not None and workers < 1:
+        raise RlnasError(f"--workers must be 1 or more, got {workers}")
     if out is not None and out.exists() and not out.is_dir():
         raise RlnasError(f"--out {out} is a file; give a folder")
     options = training_options(epochs, width, depth, train_images)
@@ -546,8 +554,10 @@ def enas(
     seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Folder for summary.json and arch.json.")] = None,
 ) -> None:
-    """ENAS on the NB201 space: train a weight-sharing supernet and the controller in alternation on a
-    dataset, derive an architecture, retrain it from scratch; print the summary as JSON."""
+    """ENAS on the NB201 space: supernet and controller trained in turn; the derived cell retrained.
+
+    The supernet's shared weights and the controller are trained in alternation on a dataset, an
+    architecture is derived and retrained from scratch; the summary is printed as JSON."""
     from rlnas.datasets import check_dataset, load_dataset
     from rlnas.enas import ENASConfig, run_enas
     from rlnas.enas.search import check_run
@@ -615,8 +625,12 @@ def _train_option(help_text: str, *names: str):
 def train_command(
     benchmark: Annotated[str | None, _train_option("Benchmark (default nb201-cifar10).", "--benchmark", "-b")] = None,
     executor: Annotated[str | None, _train_option("local (in-process, deterministic; default) or ray.")] = None,
-    minutes: Annotated[float | None, _train_option("Wall-clock cap; stops at the next episode boundary.")] = None,
-    out: Annotated[Path | None, _train_option("Run folder (default runs/train-BENCHMARK).")] = None,
+    minutes: Annotated[
+        float | None, _train_option("Wall-clock cap; stops at the next episode boundary (not with --tasks).")
+    ] = None,
+    out: Annotated[
+        Path | None, _train_option("Run folder (default runs/train-BENCHMARK; with --tasks runs/general-FILE).")
+    ] = None,
     config: Annotated[Path | None, _train_option("TOML file overriding ApeXConfig fields.", "--config")] = None,
     resume: Annotated[Path | None, _train_option("Continue the run in this folder from its last checkpoint.")] = None,
     address: Annotated[str | None, _train_option("Ray cluster address to join (with --executor ray).")] = None,

@@ -83,6 +83,7 @@ class GeneralPolicy:
             "info": self.info,
             "weights_sha256": self.fingerprint,  # checked at load: bytes changed inside the file are caught
         }
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         atomic_torch_save(payload, Path(path))
 
     @classmethod

@@ -108,8 +108,9 @@ class ENASConfig:
 
     def __post_init__(self) -> None:
         positive = ("epochs", "width", "depth", "controller_hidden", "controller_steps", "controller_batch")
-        if any(getattr(self, name) < 1 for name in (*positive, "derive_samples")):
-            raise ConfigError(f"{', '.join(positive)} and derive_samples must be at least 1")
+        for name in (*positive, "derive_samples"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.batch_size < 2 or self.reward_images < 2:
             raise ConfigError("batch_size and reward_images must be at least 2 (batch norm needs two images)")
         if self.retrain_epochs < 0:

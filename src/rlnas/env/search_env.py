@@ -135,7 +135,7 @@ class ArchitectureSearchEnv(gym.Env):
         if cells > 1:  # its encoding holds one cell (reset would fail on the first architecture)
             raise RlnasError(
                 f"this environment edits one-cell architectures and {benchmark.name}'s have {cells} cells; "
-                "search it with the search episode (rlnas.env.SearchEpisodeEnv, a general policy)"
+                "search it with the search episode (rlnas.env.search_episode.SearchEpisodeEnv, a general policy)"
             )
         self.benchmark = benchmark
         self.space = benchmark.space

@@ -356,7 +356,7 @@ def run_search(
     strategy: AskTell,
     benchmark: Benchmark,
     budget: int | None,
-    rng: np.random.Generator,
+    rng: np.random.Generator | int,
     *,
     budget_seconds: float | None = None,
     executor: Executor | None = None,
@@ -365,15 +365,16 @@ def run_search(
 ) -> SearchResult:
     """Run `strategy` on `benchmark` until the budget is spent or nothing new can be found.
 
-    `rng` is split into the strategy's generator and the benchmark's; each look-up gets its own
-    child generator (spawned in query order), so a replayed journal leaves the rest unchanged.
+    `rng` (a generator, or a seed for one) is split into the strategy's generator and the benchmark's; each
+    look-up gets its own child generator (spawned in query order), so a replayed journal leaves the rest
+    unchanged.
     """
     if budget is None and budget_seconds is None:
         raise RlnasError("give a budget: a number of architectures (--budget) or seconds (--budget-seconds)")
     size = space_size(benchmark)
     if budget is not None and size is not None and budget > size:
         raise RlnasError(f"--budget {budget} is more than the {size:,} architectures of {benchmark.name}; lower it")
-    benchmark_rng, search_rng = rng.spawn(2)
+    benchmark_rng, search_rng = np.random.default_rng(rng).spawn(2)
     search = Search(
         benchmark.space,
         strategy,
