@@ -148,6 +148,7 @@ def test_compare_and_plots_from_the_command_line(tmp_path, data_path):
         (["search", "--strategy", "rs", "--budget", "5", "--executor", "ray", "--workers", "0"], "1 or more"),
         (["query", "-b", "nb101", "--matrix", "[[0,1],[0]]", "--ops", '["input","output"]'], "square"),
         (["plot", "sampler", "--draws", "0"], "--draws"),
+        (["query", "-b", "nb201-cifar10", "--arch", "123040", "--matrix", "[[0]]"], "give the architecture once"),
         (["compare", "-b", "nb101", "--strategies", "rs", "--budget", "5", "--budget-seconds", "99"], "no training"),
         (["plot", "shaping", "-b", "train:digits", "--samples", "5"], "trains a network per query"),
     ],
@@ -293,3 +294,10 @@ def test_plot_training_points_a_general_run_to_its_own_figure(tmp_path):
     result = rlnas("plot", "training", str(tmp_path / "general"), "--out", str(tmp_path / "t.png"))
     assert_one_line_error(result, "general policy's training", "training.png")
     assert not (tmp_path / "t.png").exists()
+
+
+def test_version():
+    from rlnas import __version__
+
+    result = rlnas("--version")
+    assert result.returncode == 0 and result.stdout.strip() == __version__

@@ -37,6 +37,14 @@ def nb201_rows(nb201):
     return rows
 
 
+def test_a_table_saved_with_a_byte_order_mark_reads_the_same(tmp_path, nb201_rows):
+    plain = write_table(tmp_path / "plain.csv", ["arch", "val_acc", "train_seconds"], nb201_rows)
+    marked = tmp_path / "marked.csv"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())  # as spreadsheets save UTF-8
+    bench = load_benchmark(f"csv:{marked}", space="nb201")
+    assert bench.metric == "val_acc" and np.array_equal(bench.all_scores(), [row[1] for row in nb201_rows])
+
+
 def test_a_table_of_nb201_archs_answers_as_the_table_says(tmp_path, nb201, nb201_rows):
     path = write_table(tmp_path / "mine.csv", ["arch", "val_acc", "train_seconds"], nb201_rows)
     bench = load_benchmark(f"csv:{path}", space="nb201")

@@ -33,6 +33,25 @@ app = typer.Typer(
     add_completion=False,
 )
 plot_app = typer.Typer(help="Figures: the NB101 samplers, the reward shaping, training curves.", no_args_is_help=True)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from rlnas import __version__
+
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print rlnas' version and exit.", is_eager=True, callback=_print_version)
+    ] = False,
+) -> None:
+    """Options before the command."""
+
+
 app.add_typer(plot_app, name="plot")
 # Piped output (logs, CI) gets room for the summary table instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -176,8 +195,8 @@ def query(
     bench = load_benchmark(benchmark, data, repeat, space)
     if genotype is not None and bench.space.name != "darts":
         raise RlnasError("--genotype is for DARTS-space benchmarks (nb301-distilled, nb301:DIR); use --arch here")
-    if genotype is not None and arch is not None:
-        raise RlnasError("give the architecture once: --genotype or --arch")
+    if sum(x is not None for x in (genotype, arch, matrix or ops)) > 1:
+        raise RlnasError("give the architecture once: --arch, --genotype, or --matrix with --ops")
     arch = genotype if genotype is not None else arch
     if arch is not None:
         cell = bench.space.from_text(arch)

@@ -23,11 +23,12 @@ from rlnas.spaces import SearchSpace
 
 
 def read_header(path: Path) -> list[str]:
-    """The metric names of a table, checking that the file exists and its header is `arch,<metric>...`."""
+    """The metric names of a table, checking that the file exists and its header is `arch,<metric>...` (UTF-8,
+    with or without the byte-order mark that spreadsheets write)."""
     if not path.is_file():
         raise DataError(f"{path} does not exist; give csv:PATH with the path of your table")
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:
             header = next(csv.reader(f), None)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"cannot read {path} ({exc}); it must be a UTF-8 CSV file") from exc
@@ -48,7 +49,7 @@ class CSVBenchmark(Benchmark):
         self.metric = names[0]
         cells, values, row_of_key, line_of_row = [], [], {}, []
         try:
-            with path.open(newline="", encoding="utf-8") as f:
+            with path.open(newline="", encoding="utf-8-sig") as f:
                 reader = csv.reader(f)
                 next(reader)
                 for fields in reader:
