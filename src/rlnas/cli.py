@@ -809,7 +809,7 @@ def plot_shaping(
     console.print(f"{bench.name}: reward scale (median, max of the reference scores) = ({lo:.5g}, {hi:.5g})")
     curves, references = {}, {}
     for a in alphas:
-        env = SearchEpisodeEnv(Task(bench, scale=scale), EpisodeConfig(alpha=a))
+        env = SearchEpisodeEnv(Task(bench, (1, 1), scale=scale), EpisodeConfig(alpha=a))  # for its shaping only
         env.reset(seed=0)
         curves[f"search episode, alpha={a:g}: clip((score - median) / (max - median)) ** {a:g}"] = np.array(
             [env.shaped(x) for x in grid]
