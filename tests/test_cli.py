@@ -271,7 +271,8 @@ def test_ctrl_c_stops_a_comparison_at_once_and_says_how_to_resume(workers, tmp_p
     args = ["compare", "-b", "nb201-cifar10", "--strategies", "rs,re,ls", "--budget", "300", "--runs", "100"]
     process = subprocess.Popen(
         [sys.executable, "-m", "rlnas", *args, "--workers", workers, "--out", str(out)],
-        start_new_session=True,  # its own process group, signalled as a terminal's Ctrl-C signals one
+        start_new_session=True,  # its own process group, signalled as a terminal's Ctrl-C signals one,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal starts it (not ignored)
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,

@@ -281,8 +281,10 @@ def run_comparison(
 
 def _stop_on_interrupt() -> None:
     """In a worker process: Ctrl-C ends the process at once, rather than the one run it is in (a run is
-    written only when it is finished, so nothing half-written is left)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    written only when it is finished, so nothing half-written is left). Where the command ignores Ctrl-C
+    (a background job of a script), so do its workers."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _run_on_ray(config, jobs, out: Path, data, address: str | None, workers: int, finished: Callable[[], None]) -> None:
