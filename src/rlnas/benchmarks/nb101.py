@@ -128,7 +128,7 @@ def load_cache(path: Path) -> tuple[NB101Table, np.ndarray] | None:
 def prepare(data: str | Path | None = None) -> Path:
     """Make sure an NB101 cache exists, building it from the shared data if need be; return its path.
 
-    The official cache (`rlnas data --official`), where built, is used whatever the data folder. The shared
+    The official cache (`rlnas data --tfrecord FILE`), where built, is used whatever the data folder. The shared
     cache serves only the data it was built from: named another folder, or files changed since, it is
     rebuilt (about 15 s); with no data folder named at all it serves as it is."""
     official = cache_dir() / OFFICIAL_CACHE
