@@ -40,12 +40,16 @@ def table_cells(table: NB101Table) -> list[Cell]:
     return [Cell(tuple(r[:v]), tuple(o[:v])) for r, o, v in zip(rows, ops, table.num_vertices.tolist(), strict=True)]
 
 
+def missing_file(path: Path) -> DataError:
+    return DataError(f"{path} is missing: point RLNAS_DATA or --data at the folder holding nb101/")
+
+
 def read_shared_data(folder: Path) -> NB101Table:
     """Read `nb101/cells_by_hash.npz` and `nb101/seed0_test_accuracy.npy`, checking their shape."""
     cells_path, acc_path = (folder / "nb101" / name for name in SHARED_FILES)
     for path in (cells_path, acc_path):
         if not path.is_file():
-            raise DataError(f"{path} is missing: point RLNAS_DATA or --data at the folder holding nb101/")
+            raise missing_file(path)
     try:
         with np.load(cells_path) as cells:
             table = NB101Table(cells["hashes"], cells["adj"], cells["ops"], cells["num_vertices"])
@@ -89,7 +93,7 @@ def source_identity(folder: Path) -> str:
         try:
             stat = path.stat()
         except OSError as exc:
-            raise DataError(f"{path} is missing: point RLNAS_DATA or --data at the folder holding nb101/") from exc
+            raise missing_file(path) from exc
         lines.append(f"{path} {stat.st_size} {stat.st_mtime_ns}")
     return "\n".join(lines) + "\n"
 
