@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rlnas.benchmarks.nb101 import table_cells
-from rlnas.cells import INPUT, OUTPUT, Cell
+from rlnas.cells import INPUT, INPUT2, OUTPUT, Cell
+from rlnas.cells.encoding import OPS_START, SPECIAL_TOKENS, encode_padded
 from rlnas.errors import InvalidCellError
 from rlnas.spaces import NB101_SPACE
 from tests.conftest import make_cell
@@ -124,3 +125,14 @@ def test_key_separates_cells_that_differ_in_one_op_or_edge():
     assert make_cell([[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]], [0, 0]).key != cell.key
     assert make_cell([[0, 1, 1, 0], [0, 0, 1, 1], [0, 0, 0, 1], [0, 0, 0, 0]], [0, 1]).key != cell.key
     assert NB101_SPACE.validate(cell) is cell
+
+
+def test_encoding_gives_the_second_input_its_own_token_and_refuses_a_vocabulary_without_one():
+    """DARTS cells have two inputs: the second must not share op 0's token (it did, in the GIN predictor)."""
+    two_inputs = Cell(ops=(INPUT, INPUT2, 0, OUTPUT), rows=(0b0100, 0b0100, 0b1000, 0))
+    tokens, adjacency, mask = encode_padded(two_inputs, 6)
+    assert list(tokens) == [SPECIAL_TOKENS[INPUT], SPECIAL_TOKENS[INPUT2], OPS_START, SPECIAL_TOKENS[OUTPUT], 0, 0]
+    assert len(set(tokens[:4])) == 4 and list(mask) == [1, 1, 1, 1, 0, 0]
+    assert adjacency[0, 2] == adjacency[1, 2] == adjacency[2, 3] == 1 and adjacency.sum() == 3
+    with pytest.raises(InvalidCellError, match="second input"):
+        encode_padded(two_inputs, 6, op_offset=OPS_START - 1)

@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from rlnas.benchmarks import load_benchmark
+from rlnas.cells import INPUT2
+from rlnas.cells.encoding import OPS_START
 from rlnas.errors import ConfigError, RlnasError
 from rlnas.predictors import GINConfig, PathConfig, kendall_tau, make_predictor
 from rlnas.predictors.encodings import PathVocabulary, arch_paths
@@ -187,3 +189,14 @@ def test_predictors_rank_two_cell_darts_architectures(name):
     assert kendall_tau(predictor.predict(test)[0], truth) > 0.3
     with pytest.raises(RlnasError, match="2 cells"):
         predictor.predict([train[0].cells[0]])  # one cell of an architecture is not an architecture
+
+
+def test_gin_gives_darts_second_input_a_token_no_op_has():
+    """The second input vertex of a DARTS cell once shared op 0's one-hot."""
+    benchmark = load_benchmark("nb301-distilled")
+    arch = benchmark.space.sample(np.random.default_rng(0))
+    predictor = make_predictor(benchmark.space, FAST["gin"])
+    one_hot = predictor.encode([arch], fitting=False)[0][0, 0]  # first cell, vertices x vocabulary
+    ops = np.array(arch.cells[0].ops)
+    (second_input,) = one_hot[ops == INPUT2]
+    assert second_input[:OPS_START].sum() == 1 and second_input[OPS_START:].sum() == 0  # op k is OPS_START + k

@@ -56,11 +56,11 @@ from gymnasium import spaces
 
 from rlnas.benchmarks import Benchmark, QuerySession
 from rlnas.cells import Cell
+from rlnas.cells.encoding import encode_padded
 from rlnas.errors import RlnasError
 from rlnas.rewards import SHAPING_FORMS, shape_reward
 
-#: Token ids of the vertex labels: 0 pads, the special labels come next, op k is OP_OFFSET + k.
-PAD_TOKEN, INPUT_TOKEN, OUTPUT_TOKEN, SUM_TOKEN = 0, 1, 2, 3
+#: Op k is token OP_OFFSET + k (`rlnas.cells.encoding`): single-input spaces only, no second-input token.
 OP_OFFSET = 4
 CONTEXT_FIELDS = (
     "budget_left",
@@ -91,19 +91,7 @@ def num_tokens(space) -> int:
 
 def encode_cell(cell: Cell, max_vertices: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(op tokens, adjacency, vertex mask) of a cell, padded to `max_vertices`; new arrays."""
-    n = cell.num_vertices
-    if n > max_vertices:
-        raise RlnasError(f"a cell of {n} vertices does not fit an encoding of {max_vertices} vertices")
-    tokens = np.zeros(max_vertices, dtype=np.int8)
-    labels = np.asarray(cell.ops, dtype=np.int16)
-    # INPUT=-1 -> 1, OUTPUT=-2 -> 2, SUM=-3 -> 3, op k -> OP_OFFSET + k
-    tokens[:n] = np.where(labels < 0, -labels, labels + OP_OFFSET)
-    adjacency = np.zeros((max_vertices, max_vertices), dtype=np.int8)
-    rows = np.asarray(cell.rows, dtype=np.int64)
-    adjacency[:n, :max_vertices] = (rows[:, None] >> np.arange(max_vertices)) & 1
-    vertex_mask = np.zeros(max_vertices, dtype=np.int8)
-    vertex_mask[:n] = 1
-    return tokens, adjacency, vertex_mask
+    return encode_padded(cell, max_vertices, OP_OFFSET)
 
 
 class ArchitectureSearchEnv(gym.Env):

@@ -62,7 +62,8 @@ import numpy as np
 from gymnasium import spaces
 
 from rlnas.benchmarks import Benchmark, Evaluation, QuerySession
-from rlnas.cells import INPUT, INPUT2, OUTPUT, SUM, Arch, Cell
+from rlnas.cells import Arch, Cell
+from rlnas.cells.encoding import OPS_START, SPECIAL_TOKENS
 from rlnas.env.search_env import InvalidActionError
 from rlnas.errors import ConfigError, RlnasError, kind_in_words
 from rlnas.rewards import SHAPING_FORMS, shape_reward
@@ -71,8 +72,7 @@ from rlnas.spaces.layout import EDIT_KINDS, NONE
 ACTION_KINDS = (*EDIT_KINDS, "return_elite", "fresh_sample")
 RETURN_ELITE, FRESH_SAMPLE = len(EDIT_KINDS), len(EDIT_KINDS) + 1
 #: Token ids: 0 pads, then the special vertex labels, then op slot s is SLOT_OFFSET + s.
-SPECIAL_TOKENS = {INPUT: 1, OUTPUT: 2, SUM: 3, INPUT2: 4}
-SLOT_OFFSET = 5
+SLOT_OFFSET = OPS_START
 CONTEXT_FIELDS = (
     "budget_left_fraction",
     "budget_left_log",

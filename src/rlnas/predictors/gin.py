@@ -1,7 +1,7 @@
 """A graph isomorphism network (Xu et al. 2019) ensemble over a cell's vertex tokens and adjacency.
 
 Vertices start from an embedding (an affine map of the one-hot) of their token: the op, or
-input/output/sum (`encode_cell` of the search environment, padded to the space's `max_vertices`).
+input/output/sum/second input (`rlnas.cells.encoding`, padded to the space's `max_vertices`).
 Each round, a vertex adds up what its predecessors and, separately, its successors hold (a cell
 is directed: what feeds a vertex and what it feeds are different things), and a two-layer MLP of
 the three sums updates it, with a residual connection. The mean over the cell's vertices goes
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from rlnas.cells import Arch, Cell
-from rlnas.env.search_env import encode_cell, num_tokens
+from rlnas.cells.encoding import OPS_START, encode_padded
 from rlnas.predictors.config import GINConfig
 from rlnas.predictors.ensemble import EnsembleLinear, EnsemblePredictor, ensemble_mlp
 from rlnas.spaces import SearchSpace
@@ -58,11 +58,11 @@ class GINPredictor(EnsemblePredictor):
     def __init__(self, space: SearchSpace, config: GINConfig | None = None):
         super().__init__(config or GINConfig())
         self.max_vertices = int(space.max_vertices)
-        self.vocabulary = num_tokens(space)
+        self.vocabulary = OPS_START + len(space.op_names)
 
     def encode(self, cells: Sequence[Cell | Arch], fitting: bool) -> tuple[torch.Tensor, ...]:
         parts = [arch.cells if isinstance(arch, Arch) else (arch,) for arch in cells]
-        encoded = [[encode_cell(cell, self.max_vertices) for cell in p] for p in parts]
+        encoded = [[encode_padded(cell, self.max_vertices) for cell in p] for p in parts]
         tokens, adjacency, mask = (np.array([[e[i] for e in arch] for arch in encoded]) for i in range(3))
         one_hot = np.eye(self.vocabulary, dtype=np.float32)[tokens]
         return (
