@@ -22,6 +22,7 @@ from rlnas.benchmarks.nb301 import (
     read_shared,
     refit,
 )
+from rlnas.benchmarks.nb301 import main as nb301_main
 from rlnas.cells import Arch
 from rlnas.errors import DataError
 from rlnas.spaces.darts import CONFIG_PREFIX, DARTS_OPS, DARTS_SPACE, from_genotype, pairs_to_cell
@@ -218,3 +219,9 @@ def test_query_prints_a_genotype_in_every_form_with_its_metrics():
     assert report["metrics"]["distilled_validation_accuracy"] == NB301DistilledBenchmark().lookup(arch, None).score
     failed = run("--genotype", DARTS_V2.replace("normal_concat=range(2, 6)", "normal_concat=[2]"))
     assert failed.returncode == 2 and failed.stdout == "" and len(failed.stderr.strip().splitlines()) == 1
+
+
+def test_refit_command_names_a_missing_data_folder_in_one_line(tmp_path):
+    with pytest.raises(SystemExit, match=r"^error: the data folder .*none does not exist"):
+        nb301_main(["--refit", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "model.npz")])
+    assert not (tmp_path / "model.npz").exists()

@@ -201,3 +201,17 @@ def test_every_strategy_implements_ask_and_tell():
         strategy = make_strategy(name)
         assert isinstance(strategy, Strategy)
         assert type(strategy).ask is not Strategy.ask and type(strategy).tell is not Strategy.tell
+
+
+def test_a_search_takes_a_seed_or_a_generator_and_needs_one():
+    space = DAGSpace("mine", ("conv3x3", "maxpool"), max_vertices=5, max_edges=6)
+
+    def asked(rng) -> list:
+        search = Search(space, RegularizedEvolution(population_size=5, tournament_size=2), 12, rng)
+        while (cell := search.ask()) is not None:
+            search.tell(cell, float(cell.num_edges))
+        return [space.identity(e.cell) for e in search.history]
+
+    assert asked(7) == asked(np.random.default_rng(7)) != asked(8)
+    with pytest.raises(TypeError):
+        Search(space, RegularizedEvolution(), 12)  # no unseeded default

@@ -12,7 +12,7 @@ from gymnasium.utils.env_checker import check_env
 
 from rlnas.agents.general_policy import GeneralPolicy, random_policy
 from rlnas.agents.general_qnetwork import obs_to_tensors, q_values, stack_observations
-from rlnas.agents.policy import SHIPPED_POLICIES
+from rlnas.agents.policy import SHIPPED_POLICIES, load_policy
 from rlnas.benchmarks import load_benchmark
 from rlnas.benchmarks.transformed import TransformedScores, swap_halves
 from rlnas.env.edit_guide import EditGuideConfig
@@ -517,3 +517,12 @@ def test_a_guided_runs_fresh_samples_are_the_guides_pick_among_unseen_candidates
         before = session.unique_queries
         strategy.tell(cell, session.query(cell), True)
         assert session.unique_queries == before + 1 and bench.identity(strategy.env.cell) == bench.identity(cell)
+
+
+def test_loading_a_policy_leaves_torchs_global_generator_alone(tmp_path):
+    """The network built to receive the weights draws its throwaway initial weights in a forked generator."""
+    random_policy(SMALL, seed=2, **TINY_NETWORK).save(tmp_path / "general.pt")
+    state = torch.get_rng_state()
+    GeneralPolicy.load(tmp_path / "general.pt")
+    load_policy("nb201-cifar10")
+    assert torch.equal(state, torch.get_rng_state())

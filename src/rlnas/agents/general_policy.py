@@ -103,7 +103,8 @@ class GeneralPolicy:
             path, GENERAL_POLICY_FORMAT, GENERAL_POLICY_VERSION, "general policy", True, "train it again"
         )
         try:
-            network = GeneralQNetwork(GeneralQNetworkConfig(**payload["network"]))
+            with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave torch's generator
+                network = GeneralQNetwork(GeneralQNetworkConfig(**payload["network"]))
             network.load_state_dict(payload["weights"])
             episode = EpisodeConfig(**payload["episode"])
             policy = cls(network, episode, list(payload["trained_on"]), str(path), dict(payload["info"]))

@@ -84,7 +84,8 @@ class Policy:
 
     def __init__(self, payload: dict, source: str = "policy"):
         self.network_config = QNetworkConfig(**payload["network"])
-        self.network = QNetwork(self.network_config)
+        with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave torch's generator
+            self.network = QNetwork(self.network_config)
         self.network.load_state_dict(payload["weights"])
         self.network.eval()
         self.env_config: dict = dict(payload["env"])

@@ -33,7 +33,7 @@ import numpy as np
 
 from rlnas.benchmarks.base import Benchmark, Evaluation
 from rlnas.cells import Arch
-from rlnas.errors import DataError
+from rlnas.errors import DataError, RlnasError
 from rlnas.spaces.darts import CONFIG_PREFIX, DARTS_OPS, DARTS_SPACE, NODES, Pairs, from_naslib, to_config, to_naslib
 
 SHARED_FILE = Path("nb301") / "naslib_zc_nasbench301.json"
@@ -545,7 +545,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.refit:
         parser.error("nothing to do: give --refit")
-    print(json.dumps(refit(args.data, args.out), indent=2))
+    try:
+        report = refit(args.data, args.out)
+    except RlnasError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

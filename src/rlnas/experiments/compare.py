@@ -20,6 +20,7 @@ import io
 import json
 import re
 import signal
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -381,9 +382,7 @@ def summarize(
             entry["trained_on"] = trained_on
         if run_endings is not None:
             ends = run_endings[name]
-            entry["stop_reasons"] = {
-                reason: sum(e["stop_reason"] == reason for e in ends) for reason in {e["stop_reason"] for e in ends}
-            }
+            entry["stop_reasons"] = dict(sorted(Counter(e["stop_reason"] for e in ends).items()))
             entry["mean_total_queries"] = float(np.mean([e["total_queries"] for e in ends]))
             overhead: dict[str, float] = {}
             for e in ends:

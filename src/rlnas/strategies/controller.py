@@ -239,7 +239,7 @@ class ChoiceController(Controller):
 
 def make_controller(space: SearchSpace, hidden_size: int, init_range: float, seed: int) -> Controller:
     """The controller for a space, its parameters drawn from `seed` (torch's global state untouched)."""
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if isinstance(space, DAGSpace):
             controller: Controller = DAGController(space, hidden_size)

@@ -69,8 +69,8 @@ class Search:
         self,
         space: SearchSpace,
         strategy: AskTell,
-        budget: int | None = None,
-        rng: np.random.Generator | None = None,
+        budget: int | None,
+        rng: np.random.Generator | int,
         *,
         benchmark: Benchmark | None = None,
         budget_seconds: float | None = None,
@@ -89,7 +89,7 @@ class Search:
         self._pending: dict[object, _Pending] = {}
         self._revisit_streak = 0
         strategy.budget = budget
-        strategy.start(space, rng if rng is not None else np.random.default_rng())
+        strategy.start(space, np.random.default_rng(rng))  # a seed, or the generator itself
 
     # ------------------------------------------------------------------ state
     @property
