@@ -33,7 +33,9 @@ from rlnas.benchmarks import load_benchmark
 
 
 def actor_steps_per_second(benchmark, config: ApeXConfig, episodes: int) -> tuple[float, Actor, list]:
-    network = QNetwork(QNetworkConfig.for_space(benchmark.space, **config.network_overrides()))
+    network = QNetwork(
+        QNetworkConfig.for_space(benchmark.space, **config.network_overrides()), benchmark.space.edit_layout
+    )
     actor = Actor(benchmark, config, 0, network)
     actor.run_episode()  # warm-up
     collected = []

@@ -189,7 +189,7 @@ class Subject:
             self.old_config = qnetwork.QNetworkConfig.for_space(benchmark.space)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)
-                self.old_net = qnetwork.QNetwork(self.old_config).eval()
+                self.old_net = qnetwork.QNetwork(self.old_config, benchmark.space.edit_layout).eval()
             self.old_env = ArchitectureSearchEnv(benchmark)
             self.old_env.reset(seed=0)
         except (RlnasError, ValueError) as exc:

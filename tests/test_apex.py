@@ -137,7 +137,7 @@ def test_actor_transitions_and_priorities(nb201):
     config = tiny_config(n_step=3, gamma=0.9)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        network = QNetwork(QNetworkConfig.for_space(nb201.space, **config.network_overrides()))
+        network = QNetwork(QNetworkConfig.for_space(nb201.space, **config.network_overrides()), nb201.space.edit_layout)
     actor = Actor(nb201, config, 0, network)
     transitions, priorities, stats = actor.run_episode()
     horizon, envs = config.horizon, config.envs_per_actor

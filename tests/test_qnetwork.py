@@ -12,8 +12,10 @@ from rlnas.agents.policy import atomic_torch_save, policy_payload
 from rlnas.agents.qnetwork import QNetwork, QNetworkConfig, pair_indices, stack_observations
 from rlnas.cells import Cell
 from rlnas.env import ArchitectureSearchEnv
-from rlnas.errors import CheckpointError
+from rlnas.errors import CheckpointError, ConfigError
+from rlnas.spaces import DARTS_SPACE
 from rlnas.spaces.dag import _insert_vertex
+from rlnas.spaces.layout import EditLayout
 
 
 def coded_heads(network: QNetwork):
@@ -54,7 +56,7 @@ def check_edit(space, cell: Cell, index: int, result: Cell, code: tuple[int, int
 def test_head_outputs_match_the_edit_indices(name, request):
     benchmark = ToyBenchmark() if name == "toy" else request.getfixturevalue(name)
     space = benchmark.space
-    network = QNetwork(QNetworkConfig.for_space(space))
+    network = QNetwork(QNetworkConfig.for_space(space), space.edit_layout)
     flat = network.assemble(*coded_heads(network))[0].tolist()
     assert len(flat) == space.num_edits
     rng = np.random.default_rng(0)
@@ -72,7 +74,7 @@ def test_masked_dueling_q_values(name, request):
     benchmark = ToyBenchmark() if name == "toy" else request.getfixturevalue(name)
     env = ArchitectureSearchEnv(benchmark)
     torch.manual_seed(0)
-    network = QNetwork(QNetworkConfig.for_space(benchmark.space))
+    network = QNetwork(QNetworkConfig.for_space(benchmark.space), benchmark.space.edit_layout)
     batch = stack_observations([env.reset(seed=s)[0] for s in range(6)])
     tensors = {k: torch.as_tensor(v) for k, v in batch.items()}
     with torch.no_grad():
@@ -98,7 +100,7 @@ def test_padding_does_not_change_the_q_values(nb101):
     obs, _ = env.reset(seed=0)
     while obs["vertex_mask"].all():
         obs, _ = env.reset()
-    network = QNetwork(QNetworkConfig.for_space(nb101.space)).eval()
+    network = QNetwork(QNetworkConfig.for_space(nb101.space), nb101.space.edit_layout).eval()
     junk = {k: v.copy() for k, v in obs.items()}
     padded = junk["vertex_mask"] == 0
     junk["ops"][padded] = 5
@@ -109,7 +111,7 @@ def test_padding_does_not_change_the_q_values(nb101):
 
 
 def test_policy_round_trip_and_errors(nb201, nb101, tmp_path):
-    network = QNetwork(QNetworkConfig.for_space(nb201.space))
+    network = QNetwork(QNetworkConfig.for_space(nb201.space), nb201.space.edit_layout)
     env_kwargs = {"horizon": 16, "alpha": 6.0, "shaping": "power", "reward": "score"}
     atomic_torch_save(policy_payload(network, env_kwargs, "nb201-cifar10", "nb201"), tmp_path / "policy.pt")
     policy = load_policy(tmp_path)
@@ -131,3 +133,16 @@ def test_policy_round_trip_and_errors(nb201, nb101, tmp_path):
     (tmp_path / "bad" / "policy.pt").write_bytes(b"not a policy")
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
         load_policy(tmp_path / "bad")
+
+
+def test_the_network_reads_the_spaces_published_layout(nb101):
+    """Each index takes the head output of the edit the layout publishes there: reorder the layout,
+    and the Q-values follow it."""
+    layout = nb101.space.edit_layout
+    shuffled = EditLayout(tuple(reversed(layout.edits)), layout.num_cells, layout.max_vertices, layout.num_ops)
+    config = QNetworkConfig.for_space(nb101.space)
+    network = QNetwork(config, layout)
+    heads = coded_heads(network)
+    assert torch.equal(QNetwork(config, shuffled).assemble(*heads), network.assemble(*heads).flip(1))
+    with pytest.raises(ConfigError, match="one-cell"):
+        QNetwork(QNetworkConfig.for_space(DARTS_SPACE), DARTS_SPACE.edit_layout)

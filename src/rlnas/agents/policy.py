@@ -15,11 +15,12 @@ import numpy as np
 import torch
 
 from rlnas.agents.qnetwork import OBS_KEYS, QNetwork, QNetworkConfig, obs_to_tensors
-from rlnas.errors import CheckpointError
+from rlnas.errors import CheckpointError, ConfigError
 from rlnas.files import atomic_path
+from rlnas.spaces.layout import Edit, EditLayout
 
 POLICY_FORMAT = "rlnas-policy"
-POLICY_VERSION = 1
+POLICY_VERSION = 2  # 2: the edit layout the network acts in
 #: The format tag of a general policy (`rlnas.agents.general_policy`), here so that either loader can say
 #: what a file of the other kind is and how to run it.
 GENERAL_POLICY_FORMAT = "rlnas-general-policy"
@@ -42,12 +43,20 @@ def policy_payload(network: QNetwork, env_kwargs: dict, benchmark: str, space: s
         "format": POLICY_FORMAT,
         "version": POLICY_VERSION,
         "network": network.config.to_dict(),
+        "layout": [list(edit) for edit in network.layout.edits],
         "weights": {k: v.detach().to("cpu", copy=True) for k, v in network.state_dict().items()},
         "env": dict(env_kwargs),
         "benchmark": benchmark,
         "space": space,
         **extra,
     }
+
+
+def stored_layout(payload: dict) -> EditLayout:
+    """The edit layout a policy file's network acts in."""
+    network = payload["network"]
+    edits = tuple(Edit(*map(int, edit)) for edit in payload["layout"])
+    return EditLayout(edits, num_cells=1, max_vertices=network["max_vertices"], num_ops=network["num_ops"])
 
 
 def holds_training_run(folder: Path) -> bool:
@@ -85,7 +94,7 @@ class Policy:
     def __init__(self, payload: dict, source: str = "policy"):
         self.network_config = QNetworkConfig(**payload["network"])
         with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave torch's generator
-            self.network = QNetwork(self.network_config)
+            self.network = QNetwork(self.network_config, stored_layout(payload))
         self.network.load_state_dict(payload["weights"])
         self.network.eval()
         self.env_config: dict = dict(payload["env"])
@@ -108,12 +117,8 @@ class Policy:
         return int(q.argmax()) if q.ndim == 1 else q.argmax(axis=1)
 
     def check_space(self, space) -> None:
-        """Raise CheckpointError unless `space` has the action layout this policy was trained on."""
-        if (space.max_vertices, len(space.op_names), space.num_edits) != (
-            self.network_config.max_vertices,
-            self.network_config.num_ops,
-            self.network_config.num_edits,
-        ):
+        """Raise CheckpointError unless `space` has the edit layout this policy was trained on."""
+        if space.edit_layout.edits != self.network.layout.edits:
             raise CheckpointError(
                 f"{self.source} was trained on the {self.space} space; it cannot act in the {space.name} space"
             )
@@ -142,5 +147,5 @@ def load_policy(path: str | Path) -> Policy:
     payload = load_versioned(path, POLICY_FORMAT, POLICY_VERSION, "policy", weights_only=True, fix="train it again")
     try:
         return Policy(payload, source=str(path))
-    except (KeyError, TypeError, RuntimeError) as exc:
+    except (KeyError, TypeError, RuntimeError, ConfigError) as exc:
         raise CheckpointError(f"{path} is an incomplete or mismatched policy file ({exc})") from exc

@@ -7,15 +7,15 @@ out-edges go) and column (where its in-edges come from), plus a position embeddi
 carries the context vector (budget left, current and best score, ...). Padding vertices are
 masked out of the attention.
 
-Output: dueling Q-values in the flat edit layout of `rlnas.spaces.dag` (the NB201 space uses its
-op-change block only, so its layout is the first `num_edits` entries):
+Output: dueling Q-values in the space's published edit layout (`space.edit_layout`, read here, not
+restated). The heads cover the edits of ops-on-nodes spaces:
 
-    op change      (v, op)       per-vertex head h_v -> num_ops       index (v - 1) * num_ops + op
-    edge toggle    (i, j)        pairwise head (h_i, h_j) -> 1        slots * num_ops + pair(i, j)
-    vertex insert  (i, j, op)    pairwise head (h_i, h_j) -> num_ops  ... + pairs + pair(i, j) * num_ops + op
-    vertex remove  (v)           per-vertex head h_v -> 1             ... + pairs * (1 + num_ops) + v - 1
+    op change      (v, op)       per-vertex head h_v -> num_ops
+    edge toggle    (i, j)        pairwise head (h_i, h_j) -> 1
+    insert         (i, j, op)    pairwise head (h_i, h_j) -> num_ops
+    remove         (v)           per-vertex head h_v -> 1
 
-with pair(i, j) enumerating i < j column by column: (0,1), (0,2), (1,2), (0,3), ... The value
+and each index of the layout takes the head output of its edit (`edit_head_index`). The value
 comes from the context token; Q = V + A - mean of A over the valid actions; invalid actions get
 -inf, so an argmax never picks them.
 """
@@ -31,6 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from rlnas.env.search_env import CONTEXT_SIZE, num_tokens
+from rlnas.errors import ConfigError
+from rlnas.spaces.layout import EDGE_TOGGLE, EDIT_KINDS, INSERT, OP_CHANGE, REMOVE, EditLayout
 
 OBS_KEYS = ("ops", "adjacency", "vertex_mask", "context", "action_mask")
 
@@ -74,21 +76,33 @@ class QNetworkConfig:
         return asdict(self)
 
 
-def edit_layout_sizes(max_vertices: int, num_ops: int) -> dict[str, int]:
-    """Sizes of the four blocks of the full ops-on-nodes edit layout, in order."""
-    slots, pairs = max_vertices - 2, max_vertices * (max_vertices - 1) // 2
-    return {
-        "op_change": slots * num_ops,
-        "edge_toggle": pairs,
-        "vertex_insert": pairs * num_ops,
-        "vertex_remove": slots,
-    }
-
-
 def pair_indices(max_vertices: int) -> tuple[np.ndarray, np.ndarray]:
     """The (i, j), i < j, of the edit layout, column by column: (0,1), (0,2), (1,2), (0,3), ..."""
     pairs = [(i, j) for j in range(max_vertices) for i in range(j)]
     return np.array([p[0] for p in pairs], dtype=np.int64), np.array([p[1] for p in pairs], dtype=np.int64)
+
+
+def edit_head_index(layout: EditLayout) -> np.ndarray:
+    """For each edit of `layout`, its position in the head outputs laid end to end: op changes (v, op),
+    then per pair of `pair_indices` the toggle and the insertion ops, then removals (v)."""
+    vertices, ops = layout.max_vertices, layout.num_ops
+    src, dst = pair_indices(vertices)
+    pair = {(int(i), int(j)): k for k, (i, j) in enumerate(zip(src, dst, strict=True))}
+    pairs_start, remove_start = vertices * ops, vertices * ops + len(pair) * (1 + ops)
+    if layout.num_cells != 1:
+        raise ConfigError(f"the Q-network acts on one-cell spaces; this layout has {layout.num_cells} cells")
+    index = []
+    for edit in layout.edits:
+        if edit.kind == OP_CHANGE:
+            index.append(edit.vertex * ops + edit.op)
+        elif edit.kind in (EDGE_TOGGLE, INSERT):
+            channel = 0 if edit.kind == EDGE_TOGGLE else 1 + edit.op
+            index.append(pairs_start + pair[edit.vertex, edit.other] * (1 + ops) + channel)
+        elif edit.kind == REMOVE:
+            index.append(remove_start + edit.vertex)
+        else:
+            raise ConfigError(f"the Q-network has no head for {EDIT_KINDS[edit.kind]} edits")
+    return np.array(index, dtype=np.int64)
 
 
 class EncoderBlock(nn.Module):
@@ -119,16 +133,16 @@ class EncoderBlock(nn.Module):
 
 
 class QNetwork(nn.Module):
-    def __init__(self, config: QNetworkConfig):
+    def __init__(self, config: QNetworkConfig, layout: EditLayout):
         super().__init__()
         self.config = config
         c = config
-        sizes = edit_layout_sizes(c.max_vertices, c.num_ops)
-        if c.num_edits not in (sizes["op_change"], sum(sizes.values())):
-            raise ValueError(
-                f"num_edits={c.num_edits} is neither the op-change block ({sizes['op_change']}) nor the "
-                f"full layout ({sum(sizes.values())}) of {c.max_vertices} vertices and {c.num_ops} ops"
+        if (layout.max_vertices, layout.num_ops, len(layout)) != (c.max_vertices, c.num_ops, c.num_edits):
+            raise ConfigError(
+                f"an edit layout of {len(layout)} edits, {layout.max_vertices} vertices and {layout.num_ops} ops "
+                f"does not fit a Q-network of {c.num_edits}, {c.max_vertices} and {c.num_ops}"
             )
+        self.layout = layout
         d = c.d_model
         self.op_embedding = nn.Embedding(c.vocabulary, d, padding_idx=0)
         self.position_embedding = nn.Embedding(c.max_vertices, d)
@@ -139,8 +153,8 @@ class QNetwork(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.value = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 1))
         self.op_head = nn.Linear(d, c.num_ops)
-        #: Spaces whose edits are op changes only (NB201) use the op-change block alone.
-        self.op_changes_only = c.num_edits == sizes["op_change"]
+        #: Spaces whose edits are op changes only (NB201) need the op head alone.
+        self.op_changes_only = set(layout.arrays[:, 0].tolist()) == {OP_CHANGE}
         if not self.op_changes_only:
             self.remove_head = nn.Linear(d, 1)
             self.pair_source = nn.Linear(d, c.pair_dim)
@@ -150,6 +164,7 @@ class QNetwork(nn.Module):
         self.register_buffer("pair_src", torch.from_numpy(src), persistent=False)
         self.register_buffer("pair_dst", torch.from_numpy(dst), persistent=False)
         self.register_buffer("positions", torch.arange(c.max_vertices), persistent=False)
+        self.register_buffer("edit_heads", torch.from_numpy(edit_head_index(layout)), persistent=False)
 
     @property
     def device(self) -> torch.device:
@@ -158,22 +173,14 @@ class QNetwork(nn.Module):
     def assemble(
         self, op_q: torch.Tensor, pair_q: torch.Tensor | None = None, remove_q: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Flat advantages in the edit layout from the per-kind head outputs.
+        """Advantages in the edit layout from the per-kind head outputs.
 
         op_q: (B, V, num_ops) per vertex; pair_q: (B, P, 1 + num_ops) per vertex pair k, that is
         (`pair_src[k]`, `pair_dst[k]`), channel 0 the edge toggle and 1.. the insertion ops;
-        remove_q: (B, V) per vertex. Vertex 0
-        (the input) and the last slot have no op-change or removal entry. Spaces with op changes
-        only need `op_q` alone.
+        remove_q: (B, V) per vertex. Spaces with op changes only need `op_q` alone.
         """
-        batch = op_q.shape[0]
-        op_block = op_q[:, 1:-1].reshape(batch, -1)
-        if self.op_changes_only:
-            return op_block
-        toggle_block = pair_q[..., 0]
-        insert_block = pair_q[..., 1:].reshape(batch, -1)
-        remove_block = remove_q[:, 1:-1]
-        return torch.cat([op_block, toggle_block, insert_block, remove_block], dim=1)
+        heads = [op_q.flatten(1)] if self.op_changes_only else [op_q.flatten(1), pair_q.flatten(1), remove_q]
+        return torch.cat(heads, dim=1)[:, self.edit_heads]
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Masked Q-values (B, num_edits); invalid actions are -inf."""

@@ -17,7 +17,7 @@ class SearchSpace(Protocol):
     op_names: tuple[str, ...]
     #: The most vertices a cell of the space has (as an ops-on-nodes cell).
     max_vertices: int
-    #: Size of the fixed edit (action) layout; see `rlnas.spaces.dag` for the layout.
+    #: Size of the fixed edit (action) layout: `len(edit_layout)`.
     num_edits: int
     #: What each edit index does (`rlnas.spaces.layout`): what `edits()` numbers its edits by.
     edit_layout: EditLayout

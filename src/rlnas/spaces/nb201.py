@@ -42,12 +42,11 @@ def nb201_cell_to_string(cell: Cell) -> str:
 
 @dataclass(frozen=True)
 class NB201Space:
-    """Edits are op changes only, laid out as the op-change block of `DAGSpace`: (v - 1) * 5 + op."""
+    """Edits are op changes only (v, op), in the order of the op-change block of `DAGSpace`."""
 
     name: str = "nb201"
     op_names: tuple[str, ...] = NB201_OPS
     max_vertices: int = 11
-    num_edits: int = (11 - 2) * len(NB201_OPS)
 
     def validate(self, cell: Cell) -> Cell:
         nb201_cell_to_string(cell)
@@ -69,6 +68,10 @@ class NB201Space:
         num_ops = len(self.op_names)
         edits = tuple(Edit(OP_CHANGE, 0, v, NONE, o) for v in range(1, self.max_vertices - 1) for o in range(num_ops))
         return EditLayout(edits, num_cells=1, max_vertices=self.max_vertices, num_ops=num_ops)
+
+    @cached_property
+    def num_edits(self) -> int:
+        return len(self.edit_layout)
 
     def edits(self, cell: Cell) -> Iterator[tuple[int, Cell]]:
         ops, num_ops = cell.ops, len(NB201_OPS)

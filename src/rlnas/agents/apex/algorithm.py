@@ -27,6 +27,7 @@ from rlnas.agents.apex.config import ApeXConfig
 from rlnas.agents.qnetwork import OBS_KEYS, QNetwork, QNetworkConfig, obs_to_tensors
 from rlnas.benchmarks import Benchmark
 from rlnas.env import ArchitectureSearchEnv
+from rlnas.spaces.layout import EditLayout
 
 
 # ---------------------------------------------------------------------- n-step returns
@@ -259,12 +260,12 @@ class LearnerState:
 
 
 class Learner(LearnerState):
-    def __init__(self, network_config: QNetworkConfig, config: ApeXConfig, device: torch.device):
+    def __init__(self, network_config: QNetworkConfig, layout: EditLayout, config: ApeXConfig, device: torch.device):
         self.config = config
         self.device = device
         with torch.random.fork_rng(devices=[]):  # seed the initialisation without touching the global RNG
             torch.manual_seed(config.seed)
-            self.online = QNetwork(network_config)
+            self.online = QNetwork(network_config, layout)
         self.online.to(device)
         self.target = copy.deepcopy(self.online).eval()
         for p in self.target.parameters():

@@ -31,7 +31,7 @@ class LocalExecutor:
         # the actors share one network copy (CPU), refreshed by the periodic broadcast; its random
         # initialisation is overwritten at once, so it must not advance torch's global generator
         with torch.random.fork_rng(devices=[]):
-            self.actor_network = QNetwork(run.network_config)
+            self.actor_network = QNetwork(run.network_config, run.benchmark.space.edit_layout)
         self.actors = [Actor(run.benchmark, cfg, i, self.actor_network) for i in range(cfg.actors)]
         self.replay = PrioritizedReplay(cfg.replay_capacity, cfg.priority_alpha, cfg.priority_epsilon, run.layout)
         self.sample_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 2]))

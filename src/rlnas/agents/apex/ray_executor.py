@@ -98,7 +98,7 @@ class RemoteActor:
         self.index = index
         self.replay = ray.get_actor(replay)
         with torch.random.fork_rng(devices=[]):  # the weights arrive with the first request
-            self.network = QNetwork(network_config)
+            self.network = QNetwork(network_config, self.benchmark.space.edit_layout)
         self.weights_version = -1
         self.actor: Actor | None = None
         self.restarted = ray.get_runtime_context().was_current_actor_reconstructed

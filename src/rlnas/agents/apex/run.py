@@ -179,8 +179,8 @@ class TrainingRun:
         self.network_config = QNetworkConfig.for_space(self.benchmark.space, **cfg.network_overrides())
         self.device = pick_device(cfg.device)
         try:
-            self.learner = Learner(self.network_config, cfg, self.device)
-        except ValueError as exc:  # the network's edit layout does not fit this space (DARTS: two cells)
+            self.learner = Learner(self.network_config, self.benchmark.space.edit_layout, cfg, self.device)
+        except ConfigError as exc:  # the network has no heads for this space's edits (DARTS: two cells)
             raise ConfigError(
                 f"the one-benchmark agent cannot act in the space of {spec.benchmark} ({exc}); train a general "
                 f'policy instead: rlnas train --tasks FILE with a [[task]] benchmark = "{spec.benchmark}"'
