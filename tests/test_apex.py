@@ -12,11 +12,11 @@ import torch
 from rlnas.agents import load_policy
 from rlnas.agents.apex import ApeXConfig, RunSpec, train
 from rlnas.agents.apex.algorithm import Actor, double_dqn_targets, n_step_returns
-from rlnas.agents.apex.command import build_spec
 from rlnas.agents.apex.replay import PrioritizedReplay, SumTree
 from rlnas.agents.apex.run import CHECKPOINT_FILE, read_checkpoint
 from rlnas.agents.qnetwork import OBS_KEYS, QNetwork, QNetworkConfig
 from rlnas.errors import CheckpointError, ConfigError
+from rlnas.experiments.apex_train import build_spec
 
 TINY = {
     "actors": 2,
@@ -321,12 +321,12 @@ def test_train_options_come_from_the_config_fields(tmp_path, monkeypatch, capsys
     from dataclasses import fields
 
     from rlnas import cli
-    from rlnas.agents.apex.config import field_docs
-    from rlnas.agents.apex.options import all_config_parameters, config_overrides, config_parameters
+    from rlnas.agents.options import all_config_parameters, config_overrides, config_parameters
+    from rlnas.agents.settings import field_docs
 
     parameters = {p.name: p for p in config_parameters()}
     assert set(parameters) == {f.name for f in fields(ApeXConfig)}
-    assert all(field_docs()[name] for name in parameters)  # every field has its docstring as help
+    assert all(field_docs(ApeXConfig)[name] for name in parameters)  # every field has its docstring as help
     device_help = next(p for p in all_config_parameters() if p.name == "device").annotation.__metadata__[0].help
     assert device_help.endswith("(default auto; with --tasks cpu)")  # a general run's default differs
     assert config_overrides({"steps": 5, "seed": None, "learning_rate": 0.1}) == {

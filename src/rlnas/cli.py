@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rlnas.agents.apex.options import with_config_options
+from rlnas.agents.options import with_config_options
 from rlnas.errors import InvalidCellError, RlnasError
 from rlnas.ray_cluster import check_ray_options
 
@@ -695,7 +695,7 @@ def train_command(
         return
     if without:
         raise RlnasError("--without leaves a family out of a task list; use it with --tasks FILE")
-    from rlnas.agents.apex.command import run_train_command
+    from rlnas.experiments.apex_train import run_train_command
 
     run_train_command(
         benchmark=benchmark,

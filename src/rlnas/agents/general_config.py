@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rlnas.agents.apex.config import setting
+from rlnas.agents.settings import setting
 from rlnas.env.search_episode import TEACHERS, EpisodeConfig
 from rlnas.errors import ConfigError
 

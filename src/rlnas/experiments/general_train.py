@@ -24,9 +24,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from rlnas.agents.apex.command import UNTRAINED_NOTE, training_progress
 from rlnas.agents.apex.config import ApeXConfig
-from rlnas.agents.apex.options import config_overrides
 from rlnas.agents.general_config import GENERAL_DEVICE, GeneralTrainConfig
 from rlnas.agents.general_training import (
     GeneralTrainingResult,
@@ -35,9 +33,11 @@ from rlnas.agents.general_training import (
     read_checkpoint,
     train_general,
 )
+from rlnas.agents.options import config_overrides
 from rlnas.agents.policy import GENERAL_CHECKPOINT, POLICY_FILE, holds_training_run
 from rlnas.env.search_episode import EpisodeConfig, Task
 from rlnas.errors import ConfigError
+from rlnas.experiments.apex_train import UNTRAINED_NOTE, training_progress
 from rlnas.experiments.plots import plot_general_training
 from rlnas.files import remove_stale_temporaries, write_atomic
 from rlnas.ray_cluster import check_ray_options

@@ -2,8 +2,9 @@
 
 Modules, in import order: `config` (hyperparameters), `replay`, `algorithm` (actor and learner),
 `run` (a run's folder, metrics and checkpoints), `local` and `ray_executor` (the executors),
-`launch` (`train()`, which picks the executor), `command` (`rlnas train`). The exports below load on first use, so that
-importing `config` alone needs no PyTorch.
+`launch` (`train()`, which picks the executor). `rlnas train`'s options are `rlnas.agents.options`, its
+command `rlnas.experiments.apex_train`. The exports below load on first use, so that importing `config`
+alone needs no PyTorch.
 """
 
 from __future__ import annotations

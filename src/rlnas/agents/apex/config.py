@@ -1,33 +1,19 @@
 """Every hyperparameter of an Ape-X training run, in one dataclass; a TOML file may override fields.
 
-The field docstrings are the documentation of record: `field_docs()` reads them from this source,
+The field docstrings are the documentation of record: `rlnas.agents.settings.field_docs` reads them from this source,
 and `rlnas train` turns every field into an option with that text as its help.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import functools
-import inspect
-import itertools
-import textwrap
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from rlnas.agents.settings import setting
 from rlnas.errors import ConfigError, kind_in_words
 from rlnas.rewards import SHAPING_FORMS
-
-#: The earlier, shorter option name of a field, still accepted (as an option and as a keyword).
-OPTION_ALIASES = {"total_env_steps": "steps"}
-
-
-def setting(field: str) -> str:
-    """How an error names a training field: by its `rlnas train` option, the TOML key beside it where the two
-    differ beyond dashes."""
-    alias = OPTION_ALIASES.get(field)
-    return f"--{alias} ({field})" if alias else f"--{field.replace('_', '-')}"
 
 
 @dataclass
@@ -105,7 +91,8 @@ class ApeXConfig:
     """Seeds the network initialisation, the actors' environments and the replay sampling."""
     device: str = "auto"
     """Learner device: `auto` (CUDA when available), `cpu` or `cuda`. Actors run on the CPU, except the
-    in-process actor of a general policy (`--tasks`), which shares the learner's device."""
+    in-process actor of a general policy (`--tasks`), which shares the learner's device (the option serves
+    both trainers)."""
     torch_threads: int = 1
     """Intra-op threads of the training process (0 keeps PyTorch's default). One is the fastest for
     the actors' small batches and robust when the cores are shared; the learner gains from more
@@ -238,21 +225,3 @@ class ApeXConfig:
         if set(values) == {"apex"} and isinstance(values["apex"], dict):
             values = values["apex"]
         return cls.from_dict({**values, **overrides}, source=str(path))
-
-
-@functools.cache
-def field_docs(cls: type = ApeXConfig) -> dict[str, str]:
-    """Each field's docstring (the string literal after it in the class body of `cls`), on one line."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    body = tree.body[0].body
-    docs = {}
-    for node, following in itertools.pairwise(body):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(following, ast.Expr)
-            and isinstance(following.value, ast.Constant)
-            and isinstance(following.value.value, str)
-        ):
-            docs[node.target.id] = " ".join(following.value.value.split())
-    return docs

@@ -16,8 +16,9 @@ from typing import Annotated
 
 import typer
 
-from rlnas.agents.apex.config import OPTION_ALIASES, ApeXConfig, field_docs
+from rlnas.agents.apex.config import ApeXConfig
 from rlnas.agents.general_config import GENERAL_DEVICE, GeneralTrainConfig
+from rlnas.agents.settings import OPTION_ALIASES, field_docs
 from rlnas.errors import ConfigError
 
 PANEL = "Hyperparameters: ApeXConfig fields, over --config"

@@ -9,8 +9,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rlnas.agents.apex.config import ApeXConfig
 from rlnas.agents.apex.launch import train
-from rlnas.agents.apex.options import config_overrides
 from rlnas.agents.apex.run import EXECUTORS, RunSpec, read_checkpoint, resume_spec
+from rlnas.agents.options import config_overrides
 from rlnas.agents.policy import holds_training_run
 from rlnas.benchmarks import BENCHMARKS
 from rlnas.errors import ConfigError

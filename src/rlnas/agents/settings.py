@@ -1,0 +1,41 @@
+"""How training settings are named to the user: the option of a config field, and each field's help.
+
+Shared by the one-benchmark (`ApeXConfig`) and the general (`GeneralTrainConfig`) trainers, whose fields
+become `rlnas train` options; this module needs neither (nor PyTorch).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import itertools
+import textwrap
+
+#: The earlier, shorter option name of a field, still accepted (as an option and as a keyword).
+OPTION_ALIASES = {"total_env_steps": "steps"}
+
+
+def setting(field: str) -> str:
+    """How an error names a training field: by its `rlnas train` option, the TOML key beside it where the two
+    differ beyond dashes."""
+    alias = OPTION_ALIASES.get(field)
+    return f"--{alias} ({field})" if alias else f"--{field.replace('_', '-')}"
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """Each field's docstring (the string literal after it in the class body of `cls`), on one line."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body
+    docs = {}
+    for node, following in itertools.pairwise(body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(following.value.value.split())
+    return docs
