@@ -134,7 +134,7 @@ def prepare(data: str | Path | None = None) -> Path:
 
     The official cache (`rlnas data --tfrecord FILE`), where built, is used whatever the data folder. The shared
     cache serves only the data it was built from: named another folder, or files changed since, it is
-    rebuilt (about 15 s); with no data folder named at all it serves as it is."""
+    rebuilt; with no data folder named at all it serves as it is."""
     official = cache_dir() / OFFICIAL_CACHE
     if official.is_file():
         if load_cache(official) is None:

@@ -2,8 +2,9 @@
 
 State. The current cell, as padded vertex tokens (see `encode_cell`), plus a small context
 vector and the validity mask of the actions. Nothing here depends on the number of vertices: the
-padding length is the space's `max_vertices` (7 for NB101, 11 for converted NB201 cells, larger
-for DARTS), and the action layout is the space's own (`space.num_edits`, `space.edits`).
+padding length is the space's `max_vertices` (7 for NB101, 11 for converted NB201 cells), and the
+action layout is the space's own (`space.edit_layout`, `space.edits`). Spaces of several cells
+(DARTS) are refused: `rlnas.env.search_episode` serves them.
 
 Actions. One `Discrete(space.num_edits)`, laid out by the space over the neighbour rules (op
 change, edge toggle, vertex insertion, vertex removal with edge regeneration; NB201 has op
@@ -24,11 +25,11 @@ Reward. With `s(c) = shape_reward(accuracy(c), alpha, shaping)` (both shaping fo
 `rlnas.rewards`, alpha = 6 by default as for NB101), two definitions are offered:
 
 * ``"score"`` (default): the reward of a step is `s` of the cell it reaches. This is the shaped
-  accuracy reward of Cassimon, Mercelis and Mets (2024) and of DESIGN.md ("Reward: a shaped
-  accuracy"). Its Q-values rank the neighbours of a cell by how good they are and how good the
-  region behind them is, which is exactly what a greedy searcher needs when it picks the best
-  unseen neighbour with few queries; the sharpness alpha makes the gaps between good and very
-  good cells, where the search is decided, large enough to learn. Every step gives a dense
+  accuracy reward of Cassimon, Mercelis and Mets (2024). Its Q-values rank the neighbours of a
+  cell by how good they are and how good the region behind them is, which is exactly what a
+  greedy searcher needs when it picks the best unseen neighbour with few queries; the sharpness
+  alpha makes the gaps between good and very good cells, where the search is decided, large
+  enough to learn. Every step gives a dense
   signal, so the agent learns quickly on two cores.
 * ``"improvement"``: the reward is the improvement of the episode's best shaped score,
   `max(0, s(c_t+1) - best_t)`; the return of an episode telescopes to the best shaped score it

@@ -1,4 +1,4 @@
-"""The search as one episode: a whole search on a task, as it is run (issue 8, DESIGN section 4).
+"""The search as one episode: a whole search on a task, as it is run (docs/search_episode.md).
 
 Episode. `reset` draws a task (a benchmark and a budget range) and a budget (log-uniform in the
 range: tens to hundreds of unique queries), relabels the space's ops (see below) and queries a

@@ -119,7 +119,7 @@ def _classes(op_names: tuple[str, ...]) -> _Classes:
 
 
 def _key_of_every_form(op_names: tuple[str, ...]) -> np.ndarray:
-    """`Arch.valid_hash` of every (link, ops) form: about 2 s for 9 ops, so kept in the cache folder."""
+    """`Arch.valid_hash` of every (link, ops) form: seconds of work, so kept in the cache folder."""
     from nas_bench_graph.architecture import Arch
 
     num_forms = len(_ALL_LINKS) * len(op_names) ** NUM_NODES
