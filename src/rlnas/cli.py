@@ -277,12 +277,6 @@ def _progress_once_checked(on: Console) -> Iterator[Callable[[int, int | None, s
             progress.stop()
 
 
-def _check_executor(executor: str, address: str | None) -> None:
-    if executor not in ("local", "ray"):
-        raise RlnasError(f"unknown --executor {executor!r}; choose local or ray")
-    check_ray_options(executor, address)
-
-
 ExecutorOption = Annotated[
     str,
     typer.Option(
@@ -346,7 +340,7 @@ def compare(
 
     if workers < 0:
         raise RlnasError(f"--workers must be 0 (one per core) or more, got {workers}")
-    _check_executor(executor, address)
+    check_ray_options(executor, address)
     names = tuple(s.strip() for s in strategies.split(","))
     if any(not name for name in names):
         raise RlnasError(
@@ -488,7 +482,7 @@ def search(
         raise RlnasError(f"--seed must be 0 or more, got {seed}")
     if budget < 1:
         raise RlnasError(f"--budget must be at least 1, got {budget}")
-    _check_executor(executor, address)
+    check_ray_options(executor, address)
     if workers is not None and executor != "ray":
         raise RlnasError("--workers sets the Ray actors of a search: use it with --executor ray")
     if workers is not None and workers < 1:

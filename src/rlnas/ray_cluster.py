@@ -11,8 +11,10 @@ import os
 import socket
 from types import ModuleType
 
-from rlnas.errors import RlnasError
+from rlnas.errors import ConfigError, RlnasError
 
+#: Where the runs of a search, a comparison or a training run execute: this process (or its pool), or Ray.
+EXECUTORS = ("local", "ray")
 #: How long the check that a cluster's address answers waits for a connection.
 CONNECT_TIMEOUT_SECONDS = 5.0
 
@@ -50,8 +52,15 @@ def check_reachable(address: str | None) -> None:
         ) from exc
 
 
+def check_executor(executor: str) -> None:
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown --executor {executor!r}; choose {' or '.join(EXECUTORS)}")
+
+
 def check_ray_options(executor: str, address: str | None) -> None:
-    """Before anything is written: `--address` only with Ray, Ray installed, and a cluster at the address."""
+    """Before anything is written: a known executor, `--address` only with Ray, Ray installed, and a cluster
+    at the address."""
+    check_executor(executor)
     if address is not None and executor != "ray":
         raise RlnasError("--address joins a Ray cluster; use it with --executor ray")
     if executor == "ray":

@@ -224,9 +224,3 @@ def obs_to_tensors(obs: dict[str, np.ndarray], device: torch.device | str = "cpu
 
 def stack_observations(observations: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.stack([o[k] for o in observations]) for k in OBS_KEYS}
-
-
-def pick_device(spec: str = "auto") -> torch.device:
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec)

@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from rlnas.benchmarks.base import Benchmark, Evaluation, QuerySession, ToldResults
+from rlnas.benchmarks.base import REPEATS, Benchmark, Evaluation, QuerySession, ToldResults, check_repeat
 from rlnas.errors import DataError, RlnasError
 from rlnas.spaces import SPACES, SearchSpace
 
 ENTRY_POINT_GROUP = "rlnas.benchmarks"
-REPEATS = ("mean", "random")
 
 
 @dataclass(frozen=True)
@@ -322,8 +321,7 @@ def _resolve(
     options: tuple[tuple[str, object], ...] = (),
 ) -> tuple[BenchmarkKind | None, BenchmarkSpec]:
     """The kind of a registered name or prefix (None for a user's class), and the checked options."""
-    if repeat not in REPEATS:
-        raise RlnasError(f"--repeat must be one of {', '.join(REPEATS)}, not {repeat!r}")
+    check_repeat(repeat)
     space_object = _space(space)
     kind, argument = BUILTINS.get(name), ""
     if kind is None:
@@ -426,6 +424,7 @@ __all__ = [
     "BENCHMARKS",
     "BUILTINS",
     "PREFIXES",
+    "REPEATS",
     "Benchmark",
     "BenchmarkKind",
     "BenchmarkSpec",

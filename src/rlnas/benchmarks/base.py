@@ -17,6 +17,14 @@ from rlnas.cells import Cell
 from rlnas.errors import BudgetExhaustedError, RlnasError
 from rlnas.spaces import SearchSpace
 
+#: How a table with several trainings per cell answers: their mean, or one drawn per query.
+REPEATS = ("mean", "random")
+
+
+def check_repeat(repeat: str) -> None:
+    if repeat not in REPEATS:
+        raise RlnasError(f"--repeat must be one of {', '.join(REPEATS)}, not {repeat!r}")
+
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rlnas.benchmarks.base import Benchmark, Evaluation
+from rlnas.benchmarks.base import Benchmark, Evaluation, check_repeat
 from rlnas.benchmarks.nb101_table import NB101Table
 from rlnas.cells import Cell
 from rlnas.data import DATA_ENV, cache_dir, data_dir
@@ -164,8 +164,7 @@ class NB101Benchmark(Benchmark):
     space = NB101_SPACE
 
     def __init__(self, table: NB101Table, keys: np.ndarray, repeat: str = "mean"):
-        if repeat not in ("mean", "random"):
-            raise ValueError(f"repeat must be 'mean' or 'random', not {repeat!r}")
+        check_repeat(repeat)
         self.table = table
         self.repeat = repeat
         self._row_of_key = dict(zip(keys.tolist(), range(len(keys)), strict=True))

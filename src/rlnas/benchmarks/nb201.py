@@ -7,7 +7,7 @@ from importlib import resources
 
 import numpy as np
 
-from rlnas.benchmarks.base import Benchmark, Evaluation
+from rlnas.benchmarks.base import Benchmark, Evaluation, check_repeat
 from rlnas.cells import Cell
 from rlnas.errors import DataError
 from rlnas.spaces import NB201_SPACE
@@ -37,8 +37,7 @@ class NB201Benchmark(Benchmark):
     def __init__(self, dataset: str = "cifar10", repeat: str = "mean"):
         if dataset not in DATASETS:
             raise DataError(f"unknown NB201 dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
-        if repeat not in ("mean", "random"):
-            raise ValueError(f"repeat must be 'mean' or 'random', not {repeat!r}")
+        check_repeat(repeat)
         self.name = f"nb201-{dataset}"
         self.repeat = repeat
         table = _read_table(dataset)

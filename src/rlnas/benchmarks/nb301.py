@@ -31,7 +31,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from rlnas.benchmarks.base import Benchmark, Evaluation
+from rlnas.benchmarks.base import Benchmark, Evaluation, check_repeat
 from rlnas.cells import Arch
 from rlnas.errors import DataError, RlnasError
 from rlnas.spaces.darts import CONFIG_PREFIX, DARTS_OPS, DARTS_SPACE, NODES, Pairs, from_naslib, to_config, to_naslib
@@ -171,8 +171,7 @@ class NB301DistilledBenchmark(Benchmark):
     )
 
     def __init__(self, repeat: str = "mean", model: DistilledModel | None = None):
-        if repeat not in ("mean", "random"):
-            raise ValueError(f"repeat must be 'mean' or 'random', not {repeat!r}")
+        check_repeat(repeat)
         self.repeat = repeat
         self.model = model or DistilledModel.load(resources.files(__package__) / MODEL_FILE)
 
@@ -222,7 +221,7 @@ CANDIDATES = (
     ("ridge(alpha=1)+gbt", 1.0, True),
     ("ridge(alpha=10)+gbt", 10.0, True),
 )
-FOLDS, REPEATS = 5, 3
+FOLDS, CV_REPEATS = 5, 3
 
 
 def fit(x: np.ndarray, y: np.ndarray, alpha: float | None, trees: bool) -> DistilledModel:
@@ -265,7 +264,7 @@ def cross_validate(x: np.ndarray, y: np.ndarray) -> tuple[dict, dict[str, np.nda
     report, held_out = {}, {}
     for name, alpha, trees in CANDIDATES:
         taus, rhos, rmses, preds = [], [], [], []
-        for repeat in range(REPEATS):
+        for repeat in range(CV_REPEATS):
             pred = np.zeros(len(y))
             for train, test in KFold(FOLDS, shuffle=True, random_state=repeat).split(x):
                 pred[test] = fit(x[train], y[train], alpha, trees).predict(x[test])
@@ -321,7 +320,7 @@ def refit(data: str | Path | None, out: Path) -> dict:
     meta = {
         "chosen": chosen,
         "folds": FOLDS,
-        "repeats": REPEATS,
+        "repeats": CV_REPEATS,
         "cross_validation": report,
         "top20": top_report(y, held_out[chosen], model.predict(x)),
         "data_sha256": digest,
@@ -513,8 +512,7 @@ class NB301Benchmark(Benchmark):
     best_possible = None
 
     def __init__(self, directory: str | Path, repeat: str = "mean"):
-        if repeat not in ("mean", "random"):
-            raise ValueError(f"repeat must be 'mean' or 'random', not {repeat!r}")
+        check_repeat(repeat)
         folder = Path(directory)
         self.name = f"nb301:{directory}"
         self.description = "DARTS space, CIFAR-10 validation accuracy and runtime from the official NB301 v1.0 models"

@@ -28,6 +28,7 @@ from rlnas.cells import Cell
 from rlnas.cells.cell import bits
 from rlnas.data import cache_dir
 from rlnas.datasets import ImageDataset, load_dataset
+from rlnas.devices import check_device, resolve_device
 from rlnas.errors import ConfigError, DataError, RlnasError
 from rlnas.spaces import NB101_SPACE, DAGSpace, SearchSpace
 
@@ -92,8 +93,7 @@ class TrainingSettings:
             self.eval_images is not None and self.eval_images < 1
         ):
             raise ConfigError("train_images must be at least 2 and eval_images at least 1 (or None: all images)")
-        if self.device not in ("auto", "cpu") and not (self.device == "cuda" or self.device.startswith("cuda:")):
-            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, not {self.device!r}")
+        check_device(self.device, "device")
 
     def key(self) -> str:
         """The settings that determine a result, as canonical JSON (the database key)."""
@@ -234,16 +234,6 @@ class _Connection:
 
 
 # ---------------------------------------------------------------------------- training one child
-
-
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name != "cpu" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} asked for, but torch sees no GPU; use --device cpu or auto")
-    return name
 
 
 def input_statistics(data: ImageDataset, settings: TrainingSettings) -> tuple[np.ndarray, np.ndarray]:

@@ -41,8 +41,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rlnas.benchmarks.training import TrainingSettings, input_statistics, resolve_device, train_child
+from rlnas.benchmarks.training import TrainingSettings, input_statistics, train_child
 from rlnas.datasets import ImageDataset, load_dataset
+from rlnas.devices import check_device, resolve_device
 from rlnas.enas.supernet import Arch, Supernet
 from rlnas.errors import ConfigError, DataError
 from rlnas.predictors.base import kendall_tau
@@ -124,8 +125,7 @@ class ENASConfig:
             raise ConfigError("need learning rates > 0, grad_clip > 0, 0 <= momentum < 1 and weight_decay >= 0")
         if not 0 <= self.baseline_decay < 1 or self.entropy_weight < 0:
             raise ConfigError("need 0 <= baseline_decay < 1 and entropy_weight >= 0")
-        if self.device not in ("auto", "cpu") and not (self.device == "cuda" or self.device.startswith("cuda:")):
-            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, not {self.device!r}")
+        check_device(self.device, "device")
 
     def training_settings(self, epochs: int, seed: int) -> TrainingSettings:
         """How a child is trained alone on the same data and skeleton: the derived one, or the ranking's children."""

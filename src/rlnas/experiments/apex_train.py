@@ -9,12 +9,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rlnas.agents.apex.config import ApeXConfig
 from rlnas.agents.apex.launch import train
-from rlnas.agents.apex.run import EXECUTORS, RunSpec, read_checkpoint, resume_spec
+from rlnas.agents.apex.run import RunSpec, read_checkpoint, resume_spec
 from rlnas.agents.options import config_overrides
 from rlnas.agents.policy import holds_training_run
 from rlnas.benchmarks import BENCHMARKS
 from rlnas.errors import ConfigError
-from rlnas.ray_cluster import check_ray_options
+from rlnas.ray_cluster import check_executor, check_ray_options
 
 DEFAULT_BENCHMARK = "nb201-cifar10"
 #: Printed after a run that made no learner update (shared with `rlnas train --tasks`).
@@ -37,8 +37,8 @@ def build_spec(
     """
     if benchmark is not None and benchmark not in BENCHMARKS:
         raise ConfigError(f"unknown benchmark {benchmark!r}; choose one of {', '.join(BENCHMARKS)}")
-    if executor is not None and executor not in EXECUTORS:
-        raise ConfigError(f"--executor must be local or ray, got {executor!r}")
+    if executor is not None:
+        check_executor(executor)
     overrides = overrides or {}
     if resume is not None:
         saved = RunSpec.from_dict(read_checkpoint(resume)["spec"])

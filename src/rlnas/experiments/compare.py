@@ -33,7 +33,7 @@ import numpy as np
 from rlnas.benchmarks import Benchmark, check_benchmark, load_benchmark
 from rlnas.errors import RlnasError
 from rlnas.files import remove_stale_temporaries, write_atomic
-from rlnas.ray_cluster import start_ray
+from rlnas.ray_cluster import check_executor, start_ray
 from rlnas.strategies import check_strategy, make_strategy
 from rlnas.strategies.runner import SearchResult, check_budget_seconds, run_search, space_size
 
@@ -228,8 +228,7 @@ def run_comparison(
     """Run every missing (strategy, run), then write results.csv, summary.json and anytime.png."""
     if workers < 1:
         raise RlnasError(f"--workers must be at least 1, got {workers}")
-    if executor not in ("local", "ray"):
-        raise RlnasError(f"unknown executor {executor!r}; choose local or ray")
+    check_executor(executor)
     identities = validate(config, out, data)
     prepare_folder(out, config, identities)
     jobs = [(s, r) for r in range(config.runs) for s in config.strategies if not _run_file(out, s, r).exists()]

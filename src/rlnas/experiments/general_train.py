@@ -35,17 +35,16 @@ from rlnas.agents.general_training import (
 )
 from rlnas.agents.options import config_overrides
 from rlnas.agents.policy import GENERAL_CHECKPOINT, POLICY_FILE, holds_training_run
+from rlnas.devices import check_device, resolve_device
 from rlnas.env.search_episode import EpisodeConfig, Task
 from rlnas.errors import ConfigError
 from rlnas.experiments.apex_train import UNTRAINED_NOTE, training_progress
 from rlnas.experiments.plots import plot_general_training
 from rlnas.files import remove_stale_temporaries, write_atomic
-from rlnas.ray_cluster import check_ray_options
+from rlnas.ray_cluster import check_executor, check_ray_options
 
 EPISODES_FILE = "episodes.json"
 PLOT_FILE = "training.png"
-EXECUTORS = ("local", "ray")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def is_general_run(folder: str | Path) -> bool:
@@ -107,12 +106,12 @@ def plan_general_run(
     **options,
 ) -> GeneralRun:
     """Check the options and load the task list; `options` are GeneralTrainConfig fields (None: not given)."""
-    if executor is not None and executor not in EXECUTORS:
-        raise ConfigError(f"--executor must be local or ray, got {executor!r}")
+    if executor is not None:
+        check_executor(executor)
     if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
         raise ConfigError("--resume DIR continues the run in DIR; leave out --out or give the same folder")
-    if device is not None and device not in DEVICES and not device.startswith("cuda:"):
-        raise ConfigError(f"--device must be auto, cpu or cuda, got {device!r}")
+    if device is not None:
+        check_device(device)
     overrides = config_overrides(options, GeneralTrainConfig)
     without = list(dict.fromkeys(without))
     base: dict = {}
@@ -174,10 +173,7 @@ def run_general_train_command(
     if torch_threads is not None and torch_threads < 0:
         raise ConfigError(f"torch_threads must be >= 0, got {torch_threads}")
     run = plan_general_run(**options)
-    if run.device == "auto":
-        import torch
-
-        run.device = "cuda" if torch.cuda.is_available() else "cpu"
+    run.device = resolve_device(run.device)
     from rlnas.agents.apex.run import torch_threads as using_threads
 
     # one thread unless told otherwise, as for one benchmark: PyTorch's default (every core) is not bit-reproducible

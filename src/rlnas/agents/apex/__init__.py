@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from rlnas.agents.apex.config import ApeXConfig
 
-__all__ = ["EXECUTORS", "ApeXConfig", "RunSpec", "read_checkpoint", "train"]
+__all__ = ["ApeXConfig", "RunSpec", "read_checkpoint", "train"]
 
 
 def __getattr__(name: str):
-    if name in ("EXECUTORS", "RunSpec", "read_checkpoint"):
+    if name in ("RunSpec", "read_checkpoint"):
         from rlnas.agents.apex import run
 
         return getattr(run, name)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from rlnas.agents.settings import setting
+from rlnas.devices import check_device
 from rlnas.errors import ConfigError, kind_in_words
 from rlnas.rewards import SHAPING_FORMS
 
@@ -168,8 +169,7 @@ class ApeXConfig:
         for name, (ok, rule) in rules.items():
             if not ok:
                 raise ConfigError(f"{setting(name)} must be {rule}, got {getattr(self, name)!r}")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ConfigError(f"{setting('device')} must be auto, cpu or cuda, got {self.device!r}")
+        check_device(self.device, setting("device"))
 
     # ----------------------------------------------------------------- derived
     def epsilons(self) -> list[float]:

@@ -36,15 +36,16 @@ from rlnas.agents.policy import (
     load_versioned,
     policy_payload,
 )
-from rlnas.agents.qnetwork import QNetworkConfig, pick_device
+from rlnas.agents.qnetwork import QNetworkConfig
 from rlnas.benchmarks import Benchmark, load_benchmark
+from rlnas.devices import resolve_device
 from rlnas.env import ArchitectureSearchEnv
 from rlnas.errors import CheckpointError, ConfigError
 from rlnas.files import remove_stale_temporaries, write_atomic
+from rlnas.ray_cluster import check_executor
 
 CHECKPOINT_FORMAT = "rlnas-apex-checkpoint"
 CHECKPOINT_VERSION = 1
-EXECUTORS = ("local", "ray")
 #: Fields a resume may change: limits and where the learner runs, not what it learns.
 RESUMABLE_CHANGES = (
     "total_env_steps",
@@ -84,8 +85,7 @@ class RunSpec:
     config: ApeXConfig = field(default_factory=ApeXConfig)
 
     def __post_init__(self) -> None:
-        if self.executor not in EXECUTORS:
-            raise ConfigError(f"unknown executor {self.executor!r}; choose local or ray")
+        check_executor(self.executor)
 
     def to_dict(self) -> dict:
         return {"benchmark": self.benchmark, "executor": self.executor, "config": self.config.to_dict()}
@@ -177,7 +177,7 @@ class TrainingRun:
             raise ConfigError(f"the benchmark object is {self.benchmark.name}, the run trains on {spec.benchmark}")
         self.data = data
         self.network_config = QNetworkConfig.for_space(self.benchmark.space, **cfg.network_overrides())
-        self.device = pick_device(cfg.device)
+        self.device = torch.device(resolve_device(cfg.device))
         try:
             self.learner = Learner(self.network_config, self.benchmark.space.edit_layout, cfg, self.device)
         except ConfigError as exc:  # the network has no heads for this space's edits (DARTS: two cells)
