@@ -43,9 +43,7 @@ def make_cell(matrix: list[list[int]], ops: list[int]) -> Cell:
 @pytest.fixture
 def torch_one_thread():
     """The machine is shared: one intra-op thread for torch, the caller's setting restored."""
-    import torch
+    from rlnas.devices import torch_threads
 
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield

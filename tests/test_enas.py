@@ -14,8 +14,8 @@ import torch.nn.functional as F
 
 from rlnas.cli import enas, main
 from rlnas.datasets import load_dataset
+from rlnas.devices import torch_threads
 from rlnas.enas import ENASConfig, ENASSearch, Supernet, run_enas
-from rlnas.enas.search import one_thread
 from rlnas.errors import ConfigError
 from rlnas.models import Macro, build_model
 from rlnas.spaces import NB201_SPACE
@@ -42,7 +42,7 @@ ARCHS = ("000000", "111111", "222222", "333333", "444444", "123040", "304213")
 @pytest.fixture(autouse=True)
 def _one_thread():
     """One torch thread, as `run_enas` uses: on a busy machine, waiting threads cost more than they compute."""
-    with one_thread():
+    with torch_threads(1):
         yield
 
 
@@ -139,9 +139,9 @@ def test_a_seed_gives_the_same_run_and_leaves_torch_as_it_was():
     state = torch.get_rng_state()
     first = run_enas("digits", TINY, seed=3, rank=3)
     assert torch.equal(torch.get_rng_state(), state)
-    with one_thread():
+    with torch_threads(1):
         torch.set_num_threads(3)
-        with one_thread():
+        with torch_threads(1):
             assert torch.get_num_threads() == 1
         assert torch.get_num_threads() == 3
     second = run_enas("digits", TINY, seed=3, rank=3)

@@ -374,3 +374,19 @@ def test_ray_executor_evaluates_the_same_batches_as_in_process(nb201):
 def test_nb201_decoded_string_matches_decisions():
     controller = fresh(NB201_SPACE)
     assert nb201_cell_to_string(controller.decode([0, 0, 0, 3, 0, 0])) == "000300"
+
+
+def test_a_run_is_the_same_whatever_the_callers_torch_threads(nb201):
+    """The controller's work runs on one torch thread, so a seed gives one search on any machine."""
+
+    def searched(threads: int) -> list:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            result = run_search(Reinforce(ReinforceConfig(batch_size=5)), nb201, 60, 3)
+            assert torch.get_num_threads() == threads  # the caller's count, restored
+        finally:
+            torch.set_num_threads(previous)
+        return [e.cell for e in result.history]
+
+    assert searched(1) == searched(2)

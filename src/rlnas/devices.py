@@ -5,6 +5,9 @@ Checking needs no PyTorch (options are validated before anything heavy loads); r
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from rlnas.errors import ConfigError
 
 
@@ -25,3 +28,20 @@ def resolve_device(name: str) -> str:
     if name != "cpu" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} asked for, but torch sees no GPU; use --device cpu or auto")
     return name
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block with `count` intra-op torch threads (None or 0: leave them), then restore the caller's.
+
+    One thread is what makes small-network work bit-reproducible across machines (a reduction split over
+    threads sums in another order) and fast on a shared machine."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -28,7 +28,7 @@ from rlnas.cells import Cell
 from rlnas.cells.cell import bits
 from rlnas.data import cache_dir
 from rlnas.datasets import ImageDataset, load_dataset
-from rlnas.devices import check_device, resolve_device
+from rlnas.devices import check_device, resolve_device, torch_threads
 from rlnas.errors import ConfigError, DataError, RlnasError
 from rlnas.spaces import NB101_SPACE, DAGSpace, SearchSpace
 
@@ -278,9 +278,7 @@ def train_network(make_model, data: ImageDataset, settings: TrainingSettings):
         x = (data.x[indices].astype(np.float32) - mean) / std
         return torch.from_numpy(x).to(device), torch.from_numpy(data.y[indices]).to(device)
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):  # as every child: the wall times compare
         with torch.random.fork_rng(devices=[]):  # the weights are drawn on the CPU, on any device
             torch.default_generator.manual_seed(settings.seed)
             model = make_model()
@@ -320,8 +318,6 @@ def train_network(make_model, data: ImageDataset, settings: TrainingSettings):
             "train_loss": loss_sum / len(train),
             "parameters": float(count_parameters(model)),
         }
-    finally:
-        torch.set_num_threads(threads)
     metrics["training_time"] = time.perf_counter() - start
     metrics["cpu_time"] = time.thread_time() - start_cpu
     return model, metrics

@@ -33,8 +33,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +42,7 @@ import torch.nn.functional as F
 
 from rlnas.benchmarks.training import TrainingSettings, input_statistics, train_child
 from rlnas.datasets import ImageDataset, load_dataset
-from rlnas.devices import check_device, resolve_device
+from rlnas.devices import check_device, resolve_device, torch_threads
 from rlnas.enas.supernet import Arch, Supernet
 from rlnas.errors import ConfigError, DataError
 from rlnas.predictors.base import kendall_tau
@@ -160,17 +159,6 @@ def check_data(data: ImageDataset) -> None:
             f"{data.name} has {side}-pixel sides; the NB201 skeleton halves the resolution twice, so give images "
             f"of at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}"
         )
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """One torch thread (restored afterwards), as every training-benchmark child has: the wall times compare."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _seed(rng: np.random.Generator) -> int:
@@ -339,7 +327,7 @@ def run_enas(
     check_run(data, config, rank)
     rng = np.random.default_rng(seed)
     search_seed, rank_seed, retrain_seed = _seed(rng), _seed(rng), int(rng.integers(2**31))
-    with one_thread():
+    with torch_threads(1):
         search = ENASSearch(data, config, np.random.default_rng(search_seed))
         start, start_cpu = time.perf_counter(), time.thread_time()
         history = search.train(on_epoch)
@@ -391,7 +379,7 @@ def rank_children(
             archs.append(arch)
     settings = search.config.training_settings(search.config.epochs, int(rng.integers(2**31)))
     children, shared_seconds, shared_cpu_seconds = [], 0.0, 0.0
-    with one_thread():
+    with torch_threads(1):
         for k, arch in enumerate(archs):
             start, start_cpu = time.perf_counter(), time.thread_time()
             shared = search.accuracy(tuple(int(c) for c in arch))

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from rlnas.benchmarks import Benchmark, check_benchmark, load_benchmark
+from rlnas.devices import torch_threads
 from rlnas.errors import RlnasError
 from rlnas.files import remove_stale_temporaries, write_atomic
 from rlnas.ray_cluster import check_executor, start_ray
@@ -197,18 +198,12 @@ def _benchmark(config: CompareConfig, data: str | None) -> Benchmark:
 
 def execute_run(config: CompareConfig, strategy: str, run: int, out: str, data: str | None) -> tuple[str, int]:
     """Run one (strategy, run) and store its files; in a worker process, a Ray task or in-process."""
-    import torch  # one core per run: parallelism is across runs (this is a worker's own process state)
-
     benchmark = _benchmark(config, data)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):  # one core per run: parallelism is across runs
         searcher = make_strategy(strategy)
         result = run_search(
             searcher, benchmark, config.budget, run_seed(config.seed, run), budget_seconds=config.budget_seconds
         )
-    finally:
-        torch.set_num_threads(threads)
     overhead = searcher.overhead() if hasattr(searcher, "overhead") else {}
     ending = {"stop_reason": result.stop_reason, "total_queries": result.total_queries, "cost": result.cost}
     write_atomic(_run_file(Path(out), strategy, run, ".json"), json.dumps(ending | {"overhead": overhead}))

@@ -174,7 +174,7 @@ def run_general_train_command(
         raise ConfigError(f"torch_threads must be >= 0, got {torch_threads}")
     run = plan_general_run(**options)
     run.device = resolve_device(run.device)
-    from rlnas.agents.apex.run import torch_threads as using_threads
+    from rlnas.devices import torch_threads as using_threads
 
     # one thread unless told otherwise, as for one benchmark: PyTorch's default (every core) is not bit-reproducible
     threads = using_threads(ApeXConfig.torch_threads if torch_threads is None else torch_threads)

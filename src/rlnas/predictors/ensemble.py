@@ -18,14 +18,14 @@ from __future__ import annotations
 import itertools
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from rlnas.cells import Arch, Cell
+from rlnas.devices import torch_threads
 from rlnas.errors import RlnasError
 from rlnas.predictors.config import EnsembleConfig
 
@@ -52,19 +52,6 @@ def ensemble_mlp(
         layers += [EnsembleLinear(k, a, b, generator), nn.ReLU()]
     layers.append(EnsembleLinear(k, sizes[-1], out_features, generator))
     return nn.Sequential(*layers)
-
-
-@contextmanager
-def torch_threads(num_threads: int | None) -> Iterator[None]:
-    """Run with `num_threads` torch threads (None: unchanged), restoring the previous count."""
-    previous = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        if num_threads is not None:
-            torch.set_num_threads(previous)
 
 
 class EnsemblePredictor(ABC):

@@ -14,6 +14,7 @@ import numpy as np
 
 from rlnas.benchmarks import Evaluation
 from rlnas.cells import Cell
+from rlnas.devices import torch_threads
 from rlnas.errors import RlnasError
 from rlnas.spaces import SearchSpace
 from rlnas.strategies.base import Strategy
@@ -86,13 +87,14 @@ class Reinforce(Strategy):
 
     def ask(self) -> Cell | None:
         if self._rollout is None or self._told == len(self._asked):
-            if self._rollout is not None:
-                self._update()
-            # 1. Rollout: M replicas, invalid draws redrawn (and kept for the update).
-            self._rollout = self._algorithm.sample_rollout(
-                self.controller, self.space, self.config.batch_size, self.config.max_attempts,
-                self.generator, self.temperature,
-            )  # fmt: skip
+            with torch_threads(1):  # the same run on any machine, and fastest for a network this small
+                if self._rollout is not None:
+                    self._update()
+                # 1. Rollout: M replicas, invalid draws redrawn (and kept for the update).
+                self._rollout = self._algorithm.sample_rollout(
+                    self.controller, self.space, self.config.batch_size, self.config.max_attempts,
+                    self.generator, self.temperature,
+                )  # fmt: skip
             self._rewards = [self.config.invalid_reward] * len(self._rollout.cells)
             self._asked = [k for k, cell in enumerate(self._rollout.cells) if cell is not None]
             self._next = self._told = self._new_cells = 0

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from rlnas.agents.apex.local import LocalExecutor
 from rlnas.agents.apex.ray_executor import RayExecutor
-from rlnas.agents.apex.run import RunSpec, TrainingRun, torch_threads
+from rlnas.agents.apex.run import RunSpec, TrainingRun
 from rlnas.benchmarks import Benchmark
+from rlnas.devices import torch_threads
 from rlnas.errors import ConfigError
 
 

@@ -14,12 +14,11 @@ whichever comes first, at the next point where no episode is under way, and at t
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,18 +92,6 @@ class RunSpec:
     @classmethod
     def from_dict(cls, values: dict) -> RunSpec:
         return cls(values["benchmark"], values["executor"], ApeXConfig.from_dict(values["config"], "the checkpoint"))
-
-
-@contextlib.contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Run the block with `count` intra-op threads (0: leave them), then restore the caller's setting."""
-    previous = torch.get_num_threads()
-    if count:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def read_checkpoint(folder: str | Path) -> dict:
