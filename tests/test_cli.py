@@ -303,3 +303,25 @@ def test_version():
 
     result = rlnas("--version")
     assert result.returncode == 0 and result.stdout.strip() == __version__
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["rlnas", "train", "--out", "x"], "continue it with rlnas train --resume DIR"),
+        (["rlnas", "enas", "--dataset", "digits"], "does not resume"),
+        (["rlnas", "compare", "--runs", "3"], "run the same command again to resume"),
+    ],
+)
+def test_after_ctrl_c_each_command_says_how_to_go_on(argv, hint, monkeypatch, capsys):
+    import rlnas.cli
+
+    def interrupted(**_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rlnas.cli, "app", interrupted)
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as stopped:
+        rlnas.cli.main()
+    assert stopped.value.code == 130
+    assert hint in capsys.readouterr().err

@@ -855,6 +855,11 @@ def plot_training(
 
 #: The exit status of a command stopped by Ctrl-C (128 + SIGINT), which typer returns instead of raising.
 INTERRUPTED = 130
+#: What to do after Ctrl-C, by command; every other command resumes when run again.
+AFTER_INTERRUPT = {
+    "train": "continue it with rlnas train --resume DIR (DIR: its --out folder)",
+    "enas": "an ENAS search does not resume; the same command starts it again",
+}
 
 
 def main() -> None:
@@ -883,6 +888,8 @@ def main() -> None:
     except KeyboardInterrupt:
         status = INTERRUPTED
     if status == INTERRUPTED:
-        print("interrupted; run the same command again to resume", file=sys.stderr)
+        command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")
+        hint = AFTER_INTERRUPT.get(command, "run the same command again to resume")
+        print(f"interrupted; {hint}", file=sys.stderr)
     if isinstance(status, int) and status:
         sys.exit(status)
