@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import re
 import sys
@@ -788,9 +789,9 @@ def plot_shaping(
     from rlnas.rewards import shape_reward
 
     alphas, raw_alphas = alpha or [EpisodeConfig().alpha], raw_alpha or []
-    if samples < 1 or min(alphas + raw_alphas) <= 0:
+    if samples < 1 or not all(0 < a < math.inf for a in alphas + raw_alphas):
         raise RlnasError(
-            f"--samples must be at least 1 and every alpha positive, got {samples} and {alphas + raw_alphas}"
+            f"--samples must be at least 1 and every alpha positive and finite, got {samples} and {alphas + raw_alphas}"
         )
     if benchmark.startswith("train:"):  # its reward scale alone would train 2,000 networks
         raise RlnasError(f"plot shaping needs a table or a surrogate, and {benchmark} trains a network per query")

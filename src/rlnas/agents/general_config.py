@@ -10,7 +10,7 @@ import numpy as np
 
 from rlnas.agents.settings import setting
 from rlnas.env.search_episode import TEACHERS, EpisodeConfig
-from rlnas.errors import ConfigError
+from rlnas.errors import ConfigError, check_finite
 
 #: The learner's device of a general policy's training when `--device` is not given: its small network is
 #: barely faster on a GPU (docs/training.md), so `auto` is not the default here as it is for `ApeXConfig`.
@@ -96,6 +96,7 @@ class GeneralTrainConfig:
     """The episode rules and observation sizes."""
 
     def __post_init__(self) -> None:
+        check_finite(self, setting)
         positive = (
             "total_env_steps",
             "envs",

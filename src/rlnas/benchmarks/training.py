@@ -29,7 +29,7 @@ from rlnas.cells.cell import bits
 from rlnas.data import cache_dir
 from rlnas.datasets import ImageDataset, load_dataset
 from rlnas.devices import check_device, resolve_device, torch_threads
-from rlnas.errors import ConfigError, DataError, RlnasError
+from rlnas.errors import ConfigError, DataError, RlnasError, check_finite
 from rlnas.spaces import NB101_SPACE, DAGSpace, SearchSpace
 
 DEFAULT_DATABASE = "training.sqlite"
@@ -78,6 +78,7 @@ class TrainingSettings:
     bit-for-bit repeatable for a seed on the CPU only."""
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if min(self.epochs, self.width, self.depth) < 1:
             raise ConfigError(
                 f"epochs, width and depth must be at least 1, got {self.epochs}, {self.width}, {self.depth}"

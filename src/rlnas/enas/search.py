@@ -44,7 +44,7 @@ from rlnas.benchmarks.training import TrainingSettings, input_statistics, train_
 from rlnas.datasets import ImageDataset, load_dataset
 from rlnas.devices import check_device, resolve_device, torch_threads
 from rlnas.enas.supernet import Arch, Supernet
-from rlnas.errors import ConfigError, DataError
+from rlnas.errors import ConfigError, DataError, check_finite
 from rlnas.predictors.base import kendall_tau
 from rlnas.spaces import NB201_SPACE
 from rlnas.spaces.nb201 import nb201_cell_to_string, nb201_string_to_cell
@@ -107,6 +107,7 @@ class ENASConfig:
     """'cpu', 'auto' (a GPU when torch sees one), 'cuda' or 'cuda:N'; runs repeat bit for bit on the CPU only."""
 
     def __post_init__(self) -> None:
+        check_finite(self)
         positive = ("epochs", "width", "depth", "controller_hidden", "controller_steps", "controller_batch")
         for name in (*positive, "derive_samples"):
             if getattr(self, name) < 1:

@@ -25,7 +25,7 @@ import numpy as np
 from rlnas.benchmarks import Evaluation, QuerySession
 from rlnas.cells import INPUT2, Arch, Cell
 from rlnas.cells.cell import bits
-from rlnas.errors import ConfigError
+from rlnas.errors import ConfigError, check_finite
 from rlnas.spaces import SearchSpace
 
 
@@ -64,6 +64,7 @@ class EditGuideConfig:
     TPE's startup trials); the policy starts from their best."""
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.temperature <= 0 or self.ridge <= 0:
             raise ConfigError("EditGuideConfig: temperature and ridge must be positive")
         if not 0 <= self.fresh_uniform <= 1:

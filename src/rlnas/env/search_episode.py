@@ -65,7 +65,7 @@ from rlnas.benchmarks import Benchmark, Evaluation, QuerySession
 from rlnas.cells import Arch, Cell
 from rlnas.cells.encoding import OPS_START, SPECIAL_TOKENS
 from rlnas.env.search_env import InvalidActionError
-from rlnas.errors import ConfigError, RlnasError, kind_in_words
+from rlnas.errors import ConfigError, RlnasError, check_finite, kind_in_words
 from rlnas.rewards import SHAPING_FORMS, shape_reward
 from rlnas.spaces.layout import EDIT_KINDS, NONE
 
@@ -168,6 +168,7 @@ class EpisodeConfig:
 
     def __post_init__(self) -> None:
         """One line for a bad value (a task file's [episode] table is typed by hand), before anything runs."""
+        check_finite(self)
         for field in fields(self):
             value, kind = getattr(self, field.name), type(field.default)
             if type(value) is not kind and not (kind is float and type(value) is int):

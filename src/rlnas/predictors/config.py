@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rlnas.errors import ConfigError
+from rlnas.errors import ConfigError, check_finite
 
 LOSSES = ("mae", "mse")
 
@@ -33,6 +33,7 @@ class EnsembleConfig:
     machine and is the fastest for networks this small; None leaves torch's setting."""
 
     def __post_init__(self) -> None:
+        check_finite(self)
         for name in ("ensemble_size", "epochs", "batch_size", "hidden_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"predictor setting {name} must be at least 1, got {getattr(self, name)}")

@@ -15,7 +15,7 @@ import numpy as np
 from rlnas.benchmarks import Evaluation
 from rlnas.cells import Cell
 from rlnas.devices import torch_threads
-from rlnas.errors import RlnasError
+from rlnas.errors import RlnasError, check_finite
 from rlnas.spaces import SearchSpace
 from rlnas.strategies.base import Strategy
 
@@ -45,6 +45,7 @@ class ReinforceConfig:
     """Batches without a new architecture before the sampling temperature starts to double."""
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.batch_size < 1 or self.max_attempts < 1 or self.hidden_size < 1:
             raise RlnasError("batch_size, max_attempts and hidden_size must be at least 1")
         if not 0 <= self.baseline_decay < 1:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rlnas.agents.settings import setting
 from rlnas.devices import check_device
-from rlnas.errors import ConfigError, kind_in_words
+from rlnas.errors import ConfigError, check_finite, kind_in_words
 from rlnas.rewards import SHAPING_FORMS
 
 
@@ -109,6 +109,7 @@ class ApeXConfig:
     continues it from the last checkpoint."""
 
     def __post_init__(self) -> None:
+        check_finite(self, setting, exempt=("checkpoint_minutes",))  # inf minutes: never by time
         self.validate()
 
     def validate(self) -> None:
