@@ -258,6 +258,10 @@ def test_resume_errors(nb201, tmp_path):
         benchmark=None, executor=None, config=None, resume=tmp_path / "run", overrides={"total_env_steps": 99}
     )
     assert resumed.config.total_env_steps == 99
+    with pytest.raises(ConfigError, match="has trained 40 environment steps already"):
+        build_spec(
+            benchmark=None, executor=None, config=None, resume=tmp_path / "run", overrides={"total_env_steps": 20}
+        )
     with pytest.raises(CheckpointError, match=r"nothing to resume: .* does not exist"):
         train(None, tmp_path / "nothing", resume=True, benchmark=nb201, tensorboard=False)
     (tmp_path / "early").mkdir()  # a run stopped before its first checkpoint leaves a folder without one

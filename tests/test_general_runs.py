@@ -57,7 +57,8 @@ def test_a_resumed_run_ends_with_the_weights_of_the_run_never_stopped(tasks, tmp
     assert resumed.episodes == straight.episodes
     assert resumed.policy.info == {**straight.policy.info, "task_file": "x.toml"}
     assert read_checkpoint(path)["counters"]["env_steps"] == 160
-    for change, message in (({"seed": 4}, "cannot change seed"), ({"actors": 2}, "one actor")):
+    fewer = {"total_env_steps": 100}  # below the 160 done
+    for change, message in (({"seed": 4}, "cannot change seed"), ({"actors": 2}, "one actor"), (fewer, "160 env")):
         with pytest.raises(ConfigError, match=message):
             train_general(tasks, GeneralTrainConfig(**{**TINY, "seed": 3, **change}), checkpoint=path, resume=True)
     with pytest.raises(ConfigError, match="task list differs"):

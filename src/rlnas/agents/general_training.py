@@ -55,6 +55,7 @@ from rlnas.agents.general_config import GeneralTrainConfig
 from rlnas.agents.general_policy import GeneralPolicy
 from rlnas.agents.general_qnetwork import OBS_KEYS, GeneralQNetwork, obs_to_tensors, stack_observations
 from rlnas.agents.policy import atomic_torch_save, load_versioned
+from rlnas.agents.settings import check_steps_left
 from rlnas.benchmarks import REPEATS, check_benchmark, load_benchmark, takes_space
 from rlnas.env.search_episode import TEACHERS, EpisodeConfig, SearchEpisodeEnv, Task
 from rlnas.errors import CheckpointError, ConfigError
@@ -385,6 +386,7 @@ def check_resumable(state: dict, executor: str, config: GeneralTrainConfig, task
     if changed:
         details = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in changed)
         raise ConfigError(f"a resume cannot change {details}; start a new run with another --out instead")
+    check_steps_left(state["counters"]["env_steps"], config.total_env_steps)
 
 
 # ---------------------------------------------------------------------- the in-process executor

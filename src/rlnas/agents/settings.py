@@ -12,6 +12,8 @@ import inspect
 import itertools
 import textwrap
 
+from rlnas.errors import ConfigError
+
 #: The earlier, shorter option name of a field, still accepted (as an option and as a keyword).
 OPTION_ALIASES = {"total_env_steps": "steps"}
 
@@ -21,6 +23,15 @@ def setting(field: str) -> str:
     differ beyond dashes."""
     alias = OPTION_ALIASES.get(field)
     return f"--{alias} ({field})" if alias else f"--{field.replace('_', '-')}"
+
+
+def check_steps_left(done: int, total: int) -> None:
+    """A resumed run trains on to `total`: one below the steps already done would only relabel the run."""
+    if total < done:
+        raise ConfigError(
+            f"the run has trained {done:,} environment steps already; give {setting('total_env_steps')} of at "
+            "least that, or leave it out"
+        )
 
 
 @functools.cache

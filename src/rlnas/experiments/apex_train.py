@@ -12,6 +12,7 @@ from rlnas.agents.apex.launch import train
 from rlnas.agents.apex.run import RunSpec, read_checkpoint, resume_spec
 from rlnas.agents.options import config_overrides
 from rlnas.agents.policy import holds_training_run
+from rlnas.agents.settings import check_steps_left
 from rlnas.benchmarks import BENCHMARKS
 from rlnas.errors import ConfigError
 from rlnas.ray_cluster import check_executor, check_ray_options
@@ -41,10 +42,13 @@ def build_spec(
         check_executor(executor)
     overrides = overrides or {}
     if resume is not None:
-        saved = RunSpec.from_dict(read_checkpoint(resume)["spec"])
+        checkpoint = read_checkpoint(resume)
+        saved = RunSpec.from_dict(checkpoint["spec"])
         base = ApeXConfig.from_toml(config) if config is not None else saved.config
         requested = RunSpec(benchmark or saved.benchmark, executor or saved.executor, base.replace(**overrides))
-        return resume_spec(saved, requested)  # raises ConfigError on a change a resume cannot make
+        spec = resume_spec(saved, requested)  # raises ConfigError on a change a resume cannot make
+        check_steps_left(checkpoint["counters"]["env_steps"], spec.config.total_env_steps)
+        return spec
     base = ApeXConfig.from_toml(config) if config is not None else ApeXConfig()
     return RunSpec(benchmark or DEFAULT_BENCHMARK, executor or "local", base.replace(**overrides))
 
