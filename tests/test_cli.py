@@ -152,6 +152,8 @@ def test_compare_and_plots_from_the_command_line(tmp_path, data_path):
         (["compare", "-b", "nb101", "--strategies", "rs", "--budget", "5", "--budget-seconds", "99"], "no training"),
         (["plot", "shaping", "-b", "train:digits", "--samples", "5"], "trains a network per query"),
         (["train", "-b", "nb301-distilled", "--steps", "10"], "train a general policy instead"),
+        (["plot", "sampler", "--out", "sampler.txt"], "give an image file ending in one of"),
+        (["plot", "rewards", "-b", "nb201-cifar10", "--out", "."], "is a folder"),
     ],
 )
 def test_every_mistake_is_one_line_and_leaves_nothing_behind(args, words, data_path, tmp_path):

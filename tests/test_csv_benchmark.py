@@ -154,3 +154,12 @@ def test_missing_file_and_missing_space_are_caught_before_loading(tmp_path):
     check_benchmark(f"csv:{path}", space="nb201")  # the header is all a check reads: the rows wait for loading
     with pytest.raises(DataError, match="line 3"):
         load_benchmark(f"csv:{path}", space="nb201")
+
+
+def test_the_reward_plots_take_a_table_and_its_space(tmp_path, nb201_rows):
+    path = write_table(tmp_path / "mine.csv", ["arch", "val_acc"], [row[:2] for row in nb201_rows])
+    for command in ("rewards", "shaping"):
+        image = tmp_path / f"{command}.png"
+        args = ["plot", command, "-b", f"csv:{path}", "--space", "nb201", "--out", str(image)]
+        done = subprocess.run([sys.executable, "-m", "rlnas", *args], capture_output=True, text=True)
+        assert done.returncode == 0 and image.is_file(), done.stderr

@@ -717,10 +717,11 @@ def plot_sampler(
     if draws < 1:
         raise RlnasError(f"--draws must be at least 1, got {draws}")
     from rlnas.benchmarks.nb101 import NB101Benchmark
-    from rlnas.experiments.plots import plot_sampler_histograms
+    from rlnas.experiments.plots import check_image_path, plot_sampler_histograms
     from rlnas.experiments.sampler_check import draw_counts, table_counts, total_variation
     from rlnas.spaces import NB101_SPACE
 
+    check_image_path(out)
     uniform = table_counts(NB101Benchmark.load(data).table)
     rng = np.random.default_rng(seed)
     samples = {
@@ -740,13 +741,15 @@ def plot_rewards(
     forms: Annotated[str, typer.Option(help="Comma-separated shaping forms: power, exp.")] = "power,exp",
     out: Annotated[Path, typer.Option(help="Output image.")] = Path("runs/rewards.png"),
     data: DataOption = None,
+    space: SpaceOption = None,
 ) -> None:
     """The accuracy histogram over a benchmark, before and after reward shaping."""
     from rlnas.benchmarks import load_benchmark
-    from rlnas.experiments.plots import plot_reward_histograms
+    from rlnas.experiments.plots import check_image_path, plot_reward_histograms
     from rlnas.rewards import shape_reward
 
-    bench = load_benchmark(benchmark, data)
+    check_image_path(out)
+    bench = load_benchmark(benchmark, data, space=space)
     accuracies = bench.all_scores()
     shaped = {
         f"{form} reward, alpha={alpha:g}": np.asarray(shape_reward(accuracies, alpha, form.strip()))
@@ -754,16 +757,6 @@ def plot_rewards(
     }
     plot_reward_histograms(accuracies, shaped, f"{bench.name}: {bench.metric} over all cells", out)
     console.print(f"wrote {out}")
-
-
-def _benchmark_scores(bench, samples: int, seed: int) -> tuple[np.ndarray, str]:
-    """Every cell's score where the benchmark has a table, else the scores of `samples` sampled cells."""
-    try:
-        return np.asarray(bench.all_scores(), dtype=np.float64), "all cells"
-    except RlnasError:
-        rng = np.random.default_rng(seed)
-        scores = [bench.evaluate(bench.space.sample(rng)).score for _ in range(samples)]
-        return np.asarray(scores, dtype=np.float64), f"{samples:,} sampled architectures"
 
 
 @plot_app.command("shaping")
@@ -781,11 +774,12 @@ def plot_shaping(
     seed: Annotated[int, typer.Option(help="Seed of the sampled architectures.")] = 0,
     out: Annotated[Path, typer.Option(help="Output image.")] = Path("runs/shaping.png"),
     data: DataOption = None,
+    space: SpaceOption = None,
 ) -> None:
     """The search episode's shaped reward against the score, over the distribution of the benchmark's scores."""
     from rlnas.benchmarks import load_benchmark
-    from rlnas.env.search_episode import EpisodeConfig, SearchEpisodeEnv, Task, reference_scale
-    from rlnas.experiments.plots import plot_reward_shaping
+    from rlnas.env.search_episode import EpisodeConfig, benchmark_scores, reference_scale, shaped_score
+    from rlnas.experiments.plots import check_image_path, plot_reward_shaping
     from rlnas.rewards import shape_reward
 
     alphas, raw_alphas = alpha or [EpisodeConfig().alpha], raw_alpha or []
@@ -795,8 +789,10 @@ def plot_shaping(
         )
     if benchmark.startswith("train:"):  # its reward scale alone would train 2,000 networks
         raise RlnasError(f"plot shaping needs a table or a surrogate, and {benchmark} trains a network per query")
-    bench = load_benchmark(benchmark, data)
-    scores, described = _benchmark_scores(bench, samples, seed)
+    check_image_path(out)
+    bench = load_benchmark(benchmark, data, space=space)
+    scores, whole_table = benchmark_scores(bench, samples, seed)
+    described = "all cells" if whole_table else f"the {samples:,} sampled architectures"
     if raw_alphas and not (scores.min() >= 0 and scores.max() <= 1):
         raise RlnasError(f"--raw-alpha shapes fractions; {bench.name}'s scores leave [0, 1]")
     lo, hi = scale = reference_scale(bench, EpisodeConfig().reference_samples)
@@ -804,14 +800,13 @@ def plot_shaping(
     console.print(f"{bench.name}: reward scale (median, max of the reference scores) = ({lo:.5g}, {hi:.5g})")
     curves, references = {}, {}
     for a in alphas:
-        env = SearchEpisodeEnv(Task(bench, (1, 1), scale=scale), EpisodeConfig(alpha=a))  # for its shaping only
-        env.reset(seed=0)
+        config = EpisodeConfig(alpha=a)
         curves[f"search episode, alpha={a:g}: clip((score - median) / (max - median)) ** {a:g}"] = np.array(
-            [env.shaped(x) for x in grid]
+            [shaped_score(x, scale, config) for x in grid]
         )
-        shaped = np.array([env.shaped(x) for x in scores])
+        shaped = np.array([shaped_score(x, scale, config) for x in scores])
         console.print(
-            f"alpha={a:g}: of the {described}, {np.mean(shaped >= 0.01):.1%} get a shaped reward >= 0.01, "
+            f"alpha={a:g}: of {described}, {np.mean(shaped >= 0.01):.1%} get a shaped reward >= 0.01, "
             f"{np.mean(shaped >= 0.5):.2%} >= 0.5, {np.mean(scores >= hi):.2%} reach the scale's max (reward 1)"
         )
     for a in raw_alphas:
@@ -835,8 +830,9 @@ def plot_training(
     import csv
 
     from rlnas.experiments.general_train import EPISODES_FILE, PLOT_FILE
-    from rlnas.experiments.plots import plot_training_curves
+    from rlnas.experiments.plots import check_image_path, plot_training_curves
 
+    check_image_path(out)
     curves = {}
     for folder in runs:
         path = folder / "metrics.csv"

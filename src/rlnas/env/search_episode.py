@@ -199,14 +199,27 @@ def log_uniform_budget(low: int, high: int, rng: np.random.Generator) -> int:
     return round(math.exp(rng.uniform(math.log(low), math.log(high))))
 
 
+def benchmark_scores(benchmark: Benchmark, samples: int, seed: int = 0) -> tuple[np.ndarray, bool]:
+    """Every score of the benchmark's table, or those of `samples` cells drawn from `seed`; and whether it was
+    the table."""
+    try:
+        return np.asarray(benchmark.all_scores(), dtype=np.float64), True
+    except RlnasError:
+        rng = np.random.default_rng(seed)
+        return np.array([benchmark.evaluate(benchmark.space.sample(rng)).score for _ in range(samples)]), False
+
+
 def reference_scale(benchmark: Benchmark, samples: int) -> tuple[float, float]:
     """(median, max) of the benchmark's scores: its table, or `samples` cells drawn with a fixed seed."""
-    try:
-        scores = np.asarray(benchmark.all_scores(), dtype=np.float64)
-    except RlnasError:
-        rng = np.random.default_rng(0)
-        scores = np.array([benchmark.evaluate(benchmark.space.sample(rng)).score for _ in range(samples)])
+    scores, _ = benchmark_scores(benchmark, samples)
     return float(np.median(scores)), float(scores.max())
+
+
+def shaped_score(score: float, scale: tuple[float, float], config: EpisodeConfig) -> float:
+    """The episode's shaped reward of a score: clipped to the task's (median, max) scale, then sharpened."""
+    lo, hi = scale
+    normalised = min(1.0, max(0.0, (score - lo) / (hi - lo))) if hi > lo else 1.0
+    return float(shape_reward(normalised, config.alpha, config.shaping))
 
 
 class _Edits(NamedTuple):
@@ -334,9 +347,7 @@ class SearchEpisodeEnv(gym.Env):
 
     # ------------------------------------------------------------------ scores
     def shaped(self, score: float) -> float:
-        lo, hi = self._scale
-        normalised = min(1.0, max(0.0, (score - lo) / (hi - lo))) if hi > lo else 1.0
-        return float(shape_reward(normalised, self.config.alpha, self.config.shaping))
+        return shaped_score(score, self._scale, self.config)
 
     def rank(self, score: float) -> float:
         """Fraction of the run's observed scores below `score` (ties count half): invariant to monotone transforms."""

@@ -10,7 +10,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from rlnas.errors import RlnasError
 from rlnas.files import atomic_path
+
+
+def check_image_path(path: Path) -> None:
+    """Before any work: `path` names an image of a format matplotlib writes, not a folder."""
+    formats = matplotlib.figure.Figure().canvas.get_supported_filetypes()
+    if path.is_dir():
+        raise RlnasError(f"--out {path} is a folder; give an image file such as {path / 'plot.png'}")
+    if path.suffix.lstrip(".").lower() not in formats:
+        raise RlnasError(f"--out {path}: give an image file ending in one of .{', .'.join(sorted(formats))}")
 
 
 def _save(fig, path: Path) -> None:
