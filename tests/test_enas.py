@@ -195,6 +195,7 @@ def test_command_writes_the_summary_and_the_derived_architecture(tmp_path, monke
     assert arch["arch"] == summary["derived"]["arch"] and arch["space"] == "nb201"
     assert NB201_SPACE.from_text(arch["nb201"]) == nb201_string_to_cell(arch["arch"])
     assert summary["dataset"] == "digits" and summary["config"]["epochs"] == 1
+    assert summary["images"] == {"train": 128, "validation": 64}
     printed = json.loads(stdout[stdout.index("{") :])
     assert printed["derived"]["arch"] == arch["arch"] and "test_accuracy" in printed["retrained"]
 

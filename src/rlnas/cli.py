@@ -556,8 +556,12 @@ def enas(
     retrain_epochs: Annotated[int, typer.Option(help="Epochs of the derived child's training from scratch.")] = 10,
     width: Annotated[int, typer.Option(help="Channels after the stem of the NB201 skeleton.")] = 8,
     depth: Annotated[int, typer.Option(help="Cells per stage of the NB201 skeleton.")] = 1,
-    train_images: Annotated[int, typer.Option(help="Training images used (0: the whole training split).")] = 5000,
-    eval_images: Annotated[int, typer.Option(help="Validation (and test) images used (0: the whole split).")] = 2000,
+    train_images: Annotated[
+        int, typer.Option(help="Training images used, at most (0: the whole training split).")
+    ] = 5000,
+    eval_images: Annotated[
+        int, typer.Option(help="Validation (and test) images used, at most (0: the whole split).")
+    ] = 2000,
     controller_steps: Annotated[int, typer.Option(help="Controller steps per epoch.")] = 20,
     controller_learning_rate: Annotated[float, typer.Option(help="Adam step size of the controller.")] = 3.5e-4,
     entropy_weight: Annotated[float, typer.Option(help="Entropy bonus in the controller's loss.")] = 1e-3,

@@ -339,6 +339,7 @@ def run_enas(
         "dataset": data.name,
         "seed": seed,
         "config": dataclasses.asdict(config),
+        "images": {"train": len(search.y_train), "validation": len(search.y_valid)},  # at most the config's
         "supernet": {
             "parameters": sum(p.numel() for p in search.supernet.parameters()),
             "training_seconds": seconds,
