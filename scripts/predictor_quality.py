@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from rlnas.benchmarks import load_benchmark
+from rlnas.errors import RlnasError
 from rlnas.predictors import PREDICTORS, kendall_tau, make_predictor
 
 
@@ -136,15 +137,24 @@ def main() -> None:
         args.summarise.write_text(json.dumps(stored, indent=1) + "\n")
         return
 
-    overrides = {key: ast.literal_eval(value) for key, _, value in (item.partition("=") for item in args.set)}
-    predictors = {}
-    for name in args.predictors:
-        config = PREDICTORS[name]()
-        known = {f.name for f in dataclasses.fields(config)}
-        predictors[name] = dataclasses.replace(config, **{k: v for k, v in overrides.items() if k in known})
+    try:
+        overrides = {key: ast.literal_eval(value) for key, _, value in (item.partition("=") for item in args.set)}
+    except (ValueError, SyntaxError):
+        parser.error(f"--set takes KEY=VALUE with a Python literal as VALUE (num_threads=1, loss='mse'): {args.set}")
+    fields = {name: {f.name for f in dataclasses.fields(PREDICTORS[name])} for name in args.predictors}
+    unknown = set(overrides) - set().union(*fields.values())
+    if unknown:
+        parser.error(f"no predictor of {args.predictors} has the setting(s) {sorted(unknown)}")
+    try:  # each predictor takes the settings it has (max_features is the path predictor's only)
+        predictors = {
+            name: PREDICTORS[name](**{k: v for k, v in overrides.items() if k in fields[name]})
+            for name in args.predictors
+        }
+        benchmarks = [load_benchmark(name, args.data) for name in args.benchmarks]
+    except RlnasError as exc:
+        parser.error(str(exc))
     rows = []
-    for benchmark_name in args.benchmarks:
-        benchmark = load_benchmark(benchmark_name, args.data)
+    for benchmark in benchmarks:
         for repeat in range(args.repeats):
             rows += measure(benchmark, predictors, args.sizes, repeat, args.test)
     summary = summarise(rows)
