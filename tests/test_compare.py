@@ -78,6 +78,7 @@ def test_everything_is_checked_before_any_file_is_written(tmp_path):
         (CompareConfig("nb201-cifar10", ("rs",), 15_626, 1, 0), "more than the 15,625"),
         (CompareConfig("nb201-cifar10", ("rs",), 10, 1, -1), "--seed"),
         (CompareConfig("nb201-cifar10", ("ls:5",), 10, 1, 0), "takes no argument"),
+        (CompareConfig("nb201-cifar10", ("bananas:",), 10, 1, 0), "nothing after the colon"),
         (CompareConfig("NB101", ("rs",), 10, 1, 0), "did you mean 'nb101'"),
         (CompareConfig("nb201-cifar10", ("agent:runs/p/x", "agent:runs/p_x"), 10, 1, 0), "share one results file"),
         (CompareConfig("nb201-cifar10", ("rs", "agent:nb101"), 10, 1, 0), "cannot act in the nb201 space"),

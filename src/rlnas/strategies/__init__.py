@@ -63,6 +63,8 @@ def make_strategy(spec: str) -> Strategy:
         raise RlnasError(f"unknown strategy {spec!r}; choose from {', '.join(STRATEGIES)}")
     if name in TAKES_ARGUMENT and not argument:
         raise RlnasError(f"the strategy {name} needs an argument: {TAKES_ARGUMENT[name]}")
+    if name in OPTIONAL_ARGUMENT and colon and not argument:
+        raise RlnasError(f"{spec!r} has nothing after the colon; write {name} or {OPTIONAL_ARGUMENT[name]}")
     if name not in TAKES_ARGUMENT and name not in OPTIONAL_ARGUMENT and colon:
         raise RlnasError(f"the strategy {name} takes no argument; write {name}, not {spec!r}")
     return STRATEGIES[name](argument) if argument else STRATEGIES[name]()
