@@ -77,7 +77,7 @@ class QNetworkConfig:
 
 
 def pair_indices(max_vertices: int) -> tuple[np.ndarray, np.ndarray]:
-    """The (i, j), i < j, of the edit layout, column by column: (0,1), (0,2), (1,2), (0,3), ..."""
+    """The vertex pairs (i, j), i < j, the pairwise head scores, column by column: (0,1), (0,2), (1,2), (0,3), ..."""
     pairs = [(i, j) for j in range(max_vertices) for i in range(j)]
     return np.array([p[0] for p in pairs], dtype=np.int64), np.array([p[1] for p in pairs], dtype=np.int64)
 
