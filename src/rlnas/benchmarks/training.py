@@ -407,7 +407,7 @@ class TrainingBenchmark(Benchmark):
 
     def lookup(self, pruned: Cell, rng: np.random.Generator | None) -> Evaluation:
         form = stored_form(self.space, pruned)
-        arch = self.space.to_text(form)  # type: ignore[attr-defined]
+        arch = self.space.to_text(form)
         key = (self.space.name, arch, self._data_key, self._settings_key)
         metrics = self.store.get(*key)
         if metrics is None:
@@ -430,7 +430,7 @@ class TrainingBenchmark(Benchmark):
         payload = {
             "format": MODEL_FORMAT,
             "space": self.space.name,
-            "arch": self.space.to_text(form),  # type: ignore[attr-defined]
+            "arch": self.space.to_text(form),
             "macro": asdict(macro),
             "weights": {k: v.cpu() for k, v in model.state_dict().items()},
             "input_mean": torch.from_numpy(mean),

@@ -54,6 +54,14 @@ class SearchSpace(Protocol):
         """A JSON-ready description of a cell in the space's own terms."""
         ...
 
+    def to_text(self, cell: Cell) -> str:
+        """The cell as one line of text (a csv: table's arch column, a stored model's arch)."""
+        ...
+
+    def from_text(self, text: str) -> Cell:
+        """The cell `to_text` wrote, validated; InvalidCellError for text that is not one."""
+        ...
+
 
 #: A space's architectures as categorical choices: (name, options) in a fixed order; options are
 #: ints or strings, so that outside optimisers (Optuna's distributions, ConfigSpace) take them as they are.
