@@ -101,13 +101,14 @@ def load_task_file(
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f'{path} names no task; add [[task]] entries with benchmark = "..." and budget = [lo, hi]')
     specs = []
+    defaults = {f.name: f.default for f in fields(Task)}
+    keys = {*defaults, "repeat", "space"}  # Task's fields, and how its benchmark loads
     for k, entry in enumerate(entries, start=1):
-        unknown = set(entry) - {"benchmark", "budget", "noise", "repeat", "scale", "space"}
+        unknown = set(entry) - keys
         if unknown or "benchmark" not in entry:
-            raise ConfigError(
-                f"{path}: task {k} needs benchmark and takes budget, noise, repeat, scale, space (not {unknown})"
-            )
-        budget = entry.get("budget", [20, 200])
+            others = ", ".join(sorted(keys - {"benchmark"}))
+            raise ConfigError(f"{path}: task {k} needs benchmark and takes {others} (not {unknown})")
+        budget = entry.get("budget", list(defaults["budget"]))
         if not (
             isinstance(budget, list)
             and len(budget) == 2
@@ -120,7 +121,7 @@ def load_task_file(
         repeat = entry.get("repeat", "mean")
         if repeat not in REPEATS:
             raise ConfigError(f"{path}: task {k}'s repeat is one of {', '.join(REPEATS)}, not {repeat!r}")
-        noise = entry.get("noise", 0.0)
+        noise = entry.get("noise", defaults["noise"])
         if not isinstance(noise, int | float) or noise < 0:
             raise ConfigError(f"{path}: task {k}'s noise is a non-negative number, not {noise!r}")
         scale = entry.get("scale")
