@@ -127,8 +127,8 @@ class NB201Space:
                     found[int(src), node] = NB201_OPS.index(op)
         if text.count("+") != 2 or text.count("~") != len(NB201_EDGES) or len(found) != len(NB201_EDGES):
             raise InvalidCellError(
-                f"{text[:80]!r} is not an NB201 arch: give |op~0|+|op~0|op~1|+|op~0|op~1|op~2| "
-                f"with ops from {', '.join(NB201_OPS)}"
+                f"{text[:80]!r} is not an NB201 arch: give 6 op indices 0..4 (e.g. 123040) or "
+                f"|op~0|+|op~0|op~1|+|op~0|op~1|op~2| with ops from {', '.join(NB201_OPS)}"
             )
         return nb201_string_to_cell("".join(str(found[edge]) for edge in NB201_EDGES))
 
