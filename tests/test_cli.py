@@ -169,6 +169,9 @@ def test_an_output_that_is_a_file_is_refused(tmp_path):
     target.write_text("keep me")
     result = rlnas("compare", "--strategies", "rs", "--budget", "5", "--runs", "1", "--out", str(target))
     assert_one_line_error(result, "is a file")
+    result = rlnas("train", "-b", "nb201-cifar10", "--steps", "10", "--out", str(target))
+    assert_one_line_error(result, "is a file")
+    assert "loading the benchmark" not in result.stdout  # refused before the work starts
     assert target.read_text() == "keep me"
 
 

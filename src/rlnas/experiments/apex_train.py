@@ -97,6 +97,8 @@ def run_train_command(
     )
     check_ray_options(spec.executor, address)
     folder = Path(resume) if resume is not None else Path(out or f"runs/train-{spec.benchmark}")
+    if folder.is_file():
+        raise ConfigError(f"--out {folder} is a file; give a folder")
     if resume is None and holds_training_run(folder):
         raise ConfigError(
             f"{folder} already holds a training run; resume it with --resume {folder} or pick another --out"
