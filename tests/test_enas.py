@@ -232,3 +232,16 @@ def test_the_command_defaults_are_the_configuration_defaults():
     given = [name for name in defaults if name in {f.name for f in dataclasses.fields(ENASConfig)}]
     assert len(given) == 10
     assert all(defaults[name].default == getattr(ENASConfig(), name) for name in given)
+
+
+def test_an_interrupted_command_leaves_no_empty_folder(tmp_path, monkeypatch, capsys):
+    import rlnas.enas
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rlnas.enas, "run_enas", interrupted)
+    out = tmp_path / "enas"
+    status, _, stderr = run_command(monkeypatch, capsys, "--dataset", "digits", "--out", str(out))
+    assert status == 130 and "does not resume" in stderr
+    assert not out.exists()

@@ -613,12 +613,18 @@ def enas(
 
     data = load_dataset(dataset)
     check_run(data, config, rank)
-    if out is not None:
+    created = out is not None and not out.exists()
+    if out is not None:  # made now, so that an unwritable --out fails before the work
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RlnasError(f"cannot create {out} ({exc.strerror}); give a writable --out") from exc
-    summary = run_enas(data, config, seed, rank, show_epoch, show_child)
+    try:
+        summary = run_enas(data, config, seed, rank, show_epoch, show_child)
+    except BaseException:  # Ctrl-C or a failure: no empty folder left behind (ENAS does not resume)
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
     if out is not None:
         write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
         arch = {key: summary["derived"][key] for key in ("space", "arch", "ops", "nb201")}
