@@ -85,6 +85,8 @@ def test_npz_of_the_users_images(tmp_path):
     assert data.x.shape == (40, 3, 9, 10) and data.num_classes == 2
     np.savez(path, x=rng.random((40, 3, 12, 12)), y=np.arange(40) % 4)
     assert load_dataset(str(path)).x.shape == (40, 3, 12, 12)
+    np.savez(path, x=rng.random((40, 1, 3, 3)), y=np.arange(40) % 4)  # both ends <= 4: channels first
+    assert load_dataset(str(path)).x.shape == (40, 1, 3, 3)
 
 
 @pytest.mark.parametrize(

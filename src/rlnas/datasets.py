@@ -213,7 +213,7 @@ def _load_npz(path: Path) -> ImageDataset:
         raise DataError(f"cannot read {path} as an .npz file ({_first_line(exc)}); save it with numpy.savez") from exc
     if x.ndim == 3:
         x = x[:, None]
-    elif x.ndim == 4 and x.shape[3] <= 4:
+    elif x.ndim == 4 and x.shape[3] <= 4 < x.shape[1]:  # channels last (where both are <= 4: first)
         x = x.transpose(0, 3, 1, 2)
     elif not (x.ndim == 4 and x.shape[1] <= 4):
         raise DataError(
