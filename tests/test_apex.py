@@ -325,10 +325,10 @@ def test_train_options_come_from_the_config_fields(tmp_path, monkeypatch, capsys
     from dataclasses import fields
 
     from rlnas import cli
-    from rlnas.agents.options import all_config_parameters, config_overrides, config_parameters
-    from rlnas.agents.settings import field_docs
+    from rlnas.agents.options import PANEL, all_config_parameters, config_overrides
+    from rlnas.config_options import config_parameters, field_docs
 
-    parameters = {p.name: p for p in config_parameters()}
+    parameters = {p.name: p for p in config_parameters(ApeXConfig, PANEL)}
     assert set(parameters) == {f.name for f in fields(ApeXConfig)}
     assert all(field_docs(ApeXConfig)[name] for name in parameters)  # every field has its docstring as help
     device_help = next(p for p in all_config_parameters() if p.name == "device").annotation.__metadata__[0].help

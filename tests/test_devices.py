@@ -8,7 +8,7 @@ import torch
 from rlnas.agents.apex.config import ApeXConfig
 from rlnas.benchmarks.training import TrainingSettings
 from rlnas.devices import check_device, resolve_device
-from rlnas.enas.search import ENASConfig
+from rlnas.enas.config import ENASConfig
 from rlnas.errors import ConfigError
 
 

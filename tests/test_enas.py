@@ -227,11 +227,30 @@ def test_the_command_runs_as_a_program():
     assert_one_line_error(result, "unknown dataset 'nope'")
 
 
-def test_the_command_defaults_are_the_configuration_defaults():
-    defaults = inspect.signature(enas).parameters
-    given = [name for name in defaults if name in {f.name for f in dataclasses.fields(ENASConfig)}]
-    assert len(given) == 10
-    assert all(defaults[name].default == getattr(ENASConfig(), name) for name in given)
+def test_every_configuration_field_is_an_option_with_its_default_in_the_help():
+    parameters = inspect.signature(enas).parameters
+    names = {f.name for f in dataclasses.fields(ENASConfig)}
+    assert names <= set(parameters)
+    for name in names:
+        help_text = parameters[name].annotation.__metadata__[0].help
+        default = getattr(ENASConfig(), name)
+        assert parameters[name].default is None and f"(default {default}" in help_text, (name, help_text)
+
+
+def test_options_given_override_the_configuration_and_zero_images_means_all(monkeypatch, capsys):
+    import rlnas.enas
+
+    seen = {}
+
+    def record(data, config, *args):
+        seen["config"] = config
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rlnas.enas, "run_enas", record)
+    args = ["--dataset", "digits", "--controller-batch", "3", "--train-images", "0", "--grad-clip", "1.5"]
+    run_command(monkeypatch, capsys, *args)
+    expected = dataclasses.replace(ENASConfig(), controller_batch=3, train_images=None, grad_clip=1.5)
+    assert seen["config"] == expected
 
 
 def test_an_interrupted_command_leaves_no_empty_folder(tmp_path, monkeypatch, capsys):

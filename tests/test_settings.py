@@ -10,7 +10,7 @@ import pytest
 from rlnas.agents.apex.config import ApeXConfig
 from rlnas.agents.general_config import GeneralTrainConfig
 from rlnas.benchmarks.training import TrainingSettings
-from rlnas.enas.search import ENASConfig
+from rlnas.enas.config import ENASConfig
 from rlnas.env.edit_guide import EditGuideConfig
 from rlnas.env.search_episode import EpisodeConfig
 from rlnas.errors import ConfigError

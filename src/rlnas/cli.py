@@ -24,6 +24,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rlnas.agents.options import with_config_options
+from rlnas.config_options import config_parameters, given_fields, with_options
+from rlnas.enas.config import ENASConfig
 from rlnas.errors import InvalidCellError, RlnasError
 from rlnas.ray_cluster import check_ray_options
 
@@ -547,61 +549,39 @@ def search(
 
 
 @app.command()
+@with_options(config_parameters(ENASConfig, "Hyperparameters: ENASConfig fields"))
 def enas(
     dataset: Annotated[
         str,
         typer.Option(help="digits, mnist-5k, fashion-mnist, a folder of images (one subfolder per class) or an .npz."),
     ] = "digits",
-    epochs: Annotated[int, typer.Option(help="Alternations of the shared weights and the controller.")] = 10,
-    retrain_epochs: Annotated[int, typer.Option(help="Epochs of the derived child's training from scratch.")] = 10,
-    width: Annotated[int, typer.Option(help="Channels after the stem of the NB201 skeleton.")] = 8,
-    depth: Annotated[int, typer.Option(help="Cells per stage of the NB201 skeleton.")] = 1,
-    train_images: Annotated[
-        int, typer.Option(help="Training images used, at most (0: the whole training split).")
-    ] = 5000,
-    eval_images: Annotated[
-        int, typer.Option(help="Validation (and test) images used, at most (0: the whole split).")
-    ] = 2000,
-    controller_steps: Annotated[int, typer.Option(help="Controller steps per epoch.")] = 20,
-    controller_learning_rate: Annotated[float, typer.Option(help="Adam step size of the controller.")] = 3.5e-4,
-    entropy_weight: Annotated[float, typer.Option(help="Entropy bonus in the controller's loss.")] = 1e-3,
     rank: Annotated[
         int, typer.Option(help="Also rank this many uniformly drawn architectures against stand-alone training.")
     ] = 0,
-    device: Annotated[str, typer.Option(help="cpu (repeatable), auto, cuda or cuda:N.")] = "cpu",
     seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Folder for summary.json and arch.json.")] = None,
+    **hyperparameters,
 ) -> None:
     """ENAS on the NB201 space: supernet and controller trained in turn; the derived cell retrained.
 
-    The supernet's shared weights and the controller are trained in alternation on a dataset, an
-    architecture is derived and retrained from scratch; the summary is printed as JSON."""
+    An architecture is derived from the trained controller and retrained from scratch; the summary prints as JSON.
+
+    Every ENASConfig field is an option (e.g. --epochs, --width, --controller-steps, --device)."""
     from rlnas.datasets import check_dataset, load_dataset
-    from rlnas.enas import ENASConfig, run_enas
+    from rlnas.enas import run_enas
     from rlnas.enas.search import check_run
     from rlnas.files import write_atomic
 
-    if seed < 0 or rank < 0 or train_images < 0 or eval_images < 0:
-        raise RlnasError("--seed, --rank, --train-images and --eval-images must be 0 or more")
+    if seed < 0 or rank < 0:
+        raise RlnasError("--seed and --rank must be 0 or more")
     if out is not None and out.exists() and not out.is_dir():
         raise RlnasError(f"--out {out} is a file; give a folder")
     check_dataset(dataset)
-    config = ENASConfig(
-        epochs=epochs,
-        retrain_epochs=retrain_epochs,
-        width=width,
-        depth=depth,
-        train_images=train_images or None,
-        eval_images=eval_images or None,
-        controller_steps=controller_steps,
-        controller_learning_rate=controller_learning_rate,
-        entropy_weight=entropy_weight,
-        device=device,
-    )
+    config = ENASConfig(**given_fields(ENASConfig, hyperparameters))
 
     def show_epoch(stats: dict) -> None:
         err_console.print(
-            f"epoch {stats['epoch']}/{epochs}: train loss {stats['train_loss']:.3f}, "
+            f"epoch {stats['epoch']}/{config.epochs}: train loss {stats['train_loss']:.3f}, "
             f"controller reward {stats['mean_reward']:.3f} (baseline {stats['baseline']:.3f})"
         )
 

@@ -1,16 +1,10 @@
-"""How training settings are named to the user: the option of a config field, and each field's help.
+"""How training settings are named to the user: the option of a config field.
 
 Shared by the one-benchmark (`ApeXConfig`) and the general (`GeneralTrainConfig`) trainers, whose fields
 become `rlnas train` options; this module needs neither (nor PyTorch).
 """
 
 from __future__ import annotations
-
-import ast
-import functools
-import inspect
-import itertools
-import textwrap
 
 from rlnas.errors import ConfigError
 
@@ -32,21 +26,3 @@ def check_steps_left(done: int, total: int) -> None:
             f"the run has trained {done:,} environment steps already; give {setting('total_env_steps')} of at "
             "least that, or leave it out"
         )
-
-
-@functools.cache
-def field_docs(cls: type) -> dict[str, str]:
-    """Each field's docstring (the string literal after it in the class body of `cls`), on one line."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    body = tree.body[0].body
-    docs = {}
-    for node, following in itertools.pairwise(body):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(following, ast.Expr)
-            and isinstance(following.value, ast.Constant)
-            and isinstance(following.value.value, str)
-        ):
-            docs[node.target.id] = " ".join(following.value.value.split())
-    return docs

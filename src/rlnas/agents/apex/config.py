@@ -1,7 +1,7 @@
 """Every hyperparameter of an Ape-X training run, in one dataclass; a TOML file may override fields.
 
-The field docstrings are the documentation of record: `rlnas.agents.settings.field_docs` reads them from this source,
-and `rlnas train` turns every field into an option with that text as its help.
+The field docstrings are the documentation of record: `rlnas.config_options.field_docs` reads them from this
+source, and `rlnas train` turns every field into an option with that text as its help.
 """
 
 from __future__ import annotations
