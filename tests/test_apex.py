@@ -384,6 +384,50 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(nb201, tmp_path):
     assert steps == list(range(40, 1201, 40))
 
 
+def test_the_replay_ratio_gate_keeps_actors_at_most_one_round_ahead_of_the_learner():
+    """The gate alone, with stand-ins for Ray: a request is a token, `wait` finishes the oldest one."""
+    from rlnas.agents.apex.ray_executor import ReplayRatioGate
+
+    class FakeRay:
+        def wait(self, refs, num_returns, timeout):
+            return refs[:num_returns], refs[num_returns:]
+
+        def get(self, ref):
+            return ref
+
+    class FakeActor:
+        def __init__(self, name):
+            self.run = self
+            self.name = name
+
+        def remote(self, weights_version, weights, env_steps):
+            return (self.name, weights_version, env_steps)
+
+    actors = [FakeActor("a"), FakeActor("b"), FakeActor("c")]
+    # rounds of 3 actors x 5 steps; the learner owes an update every 10 steps after the first 20
+    gate = ReplayRatioGate(FakeRay(), actors, request_steps=5, learning_starts=20, env_steps_per_update=10)
+    gate.submit(env_steps=0, updates=0, can_learn=True, weights_version=0, weights_ref=None)
+    assert len(gate.pending) == 3  # the limit is 35: everyone may run
+    assert gate.finished(wait=False) == [("a", 0, 0)]
+    gate.submit(env_steps=5, updates=0, can_learn=True, weights_version=1, weights_ref=None)
+    assert len(gate.pending) == 3  # 5 collected + 2 x 5 under way < 35: the idle actor may run
+    for _ in range(3):
+        gate.finished(wait=False)
+    # 20 steps collected; with no update yet the limit is 20 + 0 x 10 + 3 x 5 = 35 steps collected or under way
+    gate.submit(env_steps=20, updates=0, can_learn=True, weights_version=1, weights_ref=None)
+    assert len(gate.pending) == 3
+    for _ in range(3):
+        gate.finished(wait=False)
+    gate.submit(env_steps=35, updates=0, can_learn=True, weights_version=1, weights_ref=None)
+    assert gate.pending == {} and len(gate.idle) == 3  # held back until the learner catches up
+    gate.submit(env_steps=35, updates=1, can_learn=True, weights_version=1, weights_ref=None)
+    assert len(gate.pending) == 2  # one update allows 10 more steps (limit 45): requests go out while under it
+    gate.submit(env_steps=35, updates=1, can_learn=False, weights_version=1, weights_ref=None)
+    assert len(gate.pending) == 3  # a learner that cannot learn (too small a replay) holds nobody back
+    assert sorted(gate.drain()) == [("a", 1, 35), ("b", 1, 35), ("c", 1, 35)]
+    assert gate.pending == {} and sorted(gate.idle) == [0, 1, 2]
+
+
 def ray_run(benchmark, folder, kill, **changes) -> dict:
     """Train 400 steps on Ray (checkpoints every 80); `kill(executor)` runs once, at the first row past 120 steps."""
     from rlnas.agents.apex.ray_executor import RayExecutor

@@ -1,7 +1,7 @@
 """The Ray executor of a general policy's training: actor processes step their own environments, the learner
-runs in the driver. It shares the replay server, the Ray start and the lost-worker error with the
-one-benchmark executor (`rlnas.agents.apex.ray_executor`), and the actor and learner with the in-process
-`train_general`.
+runs in the driver. It shares the replay server, the actor processes' base, the replay-ratio gate, the Ray
+start and the lost-worker error with the one-benchmark executor (`rlnas.agents.apex.ray_executor`), and the
+actor and learner with the in-process `train_general`.
 
 Each `RemoteGeneralActor` loads the task list's benchmarks itself (by name), and keeps a `GeneralActor`
 with `envs` environments (its slice of the epsilon ladder over actors * envs) and a network copy. A
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rlnas.agents.apex.ray_executor import ReplayServer, WorkerLostError
+from rlnas.agents.apex.ray_executor import RemoteActorBase, ReplayRatioGate, ReplayServer, WorkerLostError
 from rlnas.agents.general_config import GeneralTrainConfig
 from rlnas.agents.general_qnetwork import GeneralQNetwork
 from rlnas.agents.general_training import (
@@ -52,26 +52,14 @@ from rlnas.errors import ConfigError
 from rlnas.ray_cluster import import_ray, start_ray
 
 
-class RemoteGeneralActor:
-    """A `GeneralActor` in its own process, pushing finished episodes to the replay server.
-
-    Ray re-runs this constructor with the same arguments when it restarts a lost actor, so nothing here
-    depends on the run's progress: weights and generators come with the first request. The replay server
-    is found by its name (a handle among the arguments would pin them in the object store).
-    """
+class RemoteGeneralActor(RemoteActorBase):
+    """A `GeneralActor` in its own process, pushing finished episodes to the replay server."""
 
     def __init__(self, specs: list[dict], data, config: GeneralTrainConfig, index: int, replay: str):
-        import ray
-
-        torch.set_num_threads(1)  # this process exists only for this actor
         self.tasks = load_tasks(specs, data)
         self.config, self.index = config, index
-        self.replay = ray.get_actor(replay)
-        with torch.random.fork_rng(devices=[]):  # the weights arrive with the first request
-            self.network = GeneralQNetwork(config.network_config()).eval()
-        self.weights_version = -1
+        super().__init__(replay, lambda: GeneralQNetwork(config.network_config()).eval())
         self.actor: GeneralActor | None = None
-        self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
 
     def run(self, weights_version: int, weights: list, env_steps: int) -> tuple[int, list[dict], int, bool]:
         """`actor_rounds` lockstep steps with weights `weights_version` (`weights`: [its object ref]); returns
@@ -80,9 +68,7 @@ class RemoteGeneralActor:
         import ray
 
         c = self.config
-        if weights_version != self.weights_version:
-            self.network.load_state_dict(ray.get(weights[0]))
-            self.weights_version = weights_version
+        self.use_weights(weights_version, weights)
         if self.actor is None:  # generators derived from the seed and the step count the actor (re)starts at
             seeds = np.random.SeedSequence([c.seed, 4, self.index, env_steps]).spawn(1 + c.envs)
             epsilons = c.epsilons()[self.index * c.envs : (self.index + 1) * c.envs]
@@ -98,8 +84,7 @@ class RemoteGeneralActor:
         if parts:
             transitions = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
             size = ray.get(self.replay.add.remote(transitions, np.concatenate([p[1] for p in parts])))
-        restarted, self.restarted = self.restarted, False
-        return c.actor_rounds * c.envs, rows, size, restarted
+        return c.actor_rounds * c.envs, rows, size, self.first_after_restart()
 
 
 class GeneralRayExecutor:
@@ -189,8 +174,7 @@ class GeneralRayExecutor:
         request_steps = c.actor_rounds * c.envs
         replay_size = ray.get(self.replay.size.remote())
         next_save = (learner.updates // c.checkpoint_updates + 1) * c.checkpoint_updates
-        pending: dict = {}  # request -> actor index
-        idle = list(range(c.actors))  # actors held back by the replay ratio
+        gate = ReplayRatioGate(ray, self.actors, request_steps, c.learning_starts, c.env_steps_per_update)
 
         def count(result: tuple[int, list[dict], int, bool]) -> None:
             nonlocal replay_size
@@ -205,17 +189,9 @@ class GeneralRayExecutor:
         while counters["env_steps"] < c.total_env_steps:
             env_steps = counters["env_steps"]
             can_learn = learner.owed(env_steps) > 0 and replay_size >= c.batch_size
-            # the steps collected or under way may lead the learner's (updates * ratio) by one round at most
-            committed = env_steps + len(pending) * request_steps
-            allowed = c.learning_starts + learner.updates * c.env_steps_per_update + c.actors * request_steps
-            while idle and (committed < allowed or not can_learn):
-                index = idle.pop(0)
-                pending[self.actors[index].run.remote(weights_version, [weights_ref], env_steps)] = index
-                committed += request_steps
-            ready = ray.wait(list(pending), num_returns=1, timeout=0 if can_learn else 1.0)[0] if pending else []
-            for ref in ready:
-                idle.append(pending.pop(ref))
-                count(ray.get(ref))
+            gate.submit(env_steps, learner.updates, can_learn, weights_version, weights_ref)
+            for result in gate.finished(wait=not can_learn):
+                count(result)
             if can_learn:
                 rows, weights, batch = ray.get(self.replay.sample.remote(c.batch_size, c.beta(env_steps)))
                 # arrays from the object store are read-only; torch wants writable ones
@@ -232,8 +208,8 @@ class GeneralRayExecutor:
                     next_save = (learner.updates // c.checkpoint_updates + 1) * c.checkpoint_updates
             if progress is not None:
                 progress({"env_steps": counters["env_steps"], "updates": learner.updates, "episodes": episodes})
-        for ref in list(pending):  # the requests under way finish and count: their episodes are in the replay
-            count(ray.get(ref))
+        for result in gate.drain():
+            count(result)
         if self.save is not None:
             self.save()
         info = {

@@ -30,6 +30,7 @@ A Ray run is not bit-reproducible (actors race), which is what the in-process ex
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -76,48 +77,106 @@ class ReplayServer:
         self.rng.bit_generator.state = state["rng"]
 
 
-class RemoteActor:
-    """An `Actor` in its own process: loads the benchmark by name, pushes episodes to the replay.
+class RemoteActorBase:
+    """What every Ray actor process of a training shares: one torch thread, the replay server found by its
+    name (a handle among the arguments would pin them in the object store, which Ray warns about for
+    restartable actors), a network copy whose weights arrive with the requests, and whether this process
+    is a restart.
 
-    Ray re-runs this constructor with the same arguments when it restarts a lost actor, so nothing
-    here depends on the run's progress: weights and generators come with the first episode request.
-    The replay server is found by its name (a handle among the arguments would pin them in the
-    object store, which Ray warns about for restartable actors).
+    Ray re-runs the constructor with the same arguments when it restarts a lost actor, so nothing here
+    depends on the run's progress: weights and generators come with the first request.
     """
+
+    def __init__(self, replay: str, make_network: Callable[[], torch.nn.Module]):
+        import ray
+
+        torch.set_num_threads(1)  # this process exists only for this actor
+        self.replay = ray.get_actor(replay)
+        with torch.random.fork_rng(devices=[]):  # the weights arrive with the first request
+            self.network = make_network()
+        self.weights_version = -1
+        self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
+
+    def use_weights(self, weights_version: int, weights: list) -> None:
+        """Fetch the weights `weights_version` (`weights`: [its object ref]) unless the copy has them."""
+        import ray
+
+        if weights_version != self.weights_version:
+            self.network.load_state_dict(ray.get(weights[0]))
+            self.weights_version = weights_version
+
+    def first_after_restart(self) -> bool:
+        """True once, for the first request a restarted actor answers."""
+        restarted, self.restarted = self.restarted, False
+        return restarted
+
+
+class ReplayRatioGate:
+    """Ape-X's replay ratio across Ray actors: the environment steps collected or under way may lead the
+    learner's (`learning_starts` + updates * `env_steps_per_update`) by one round of requests at most; an
+    actor that would run further ahead waits idle for its next request until the learner has caught up."""
+
+    def __init__(self, ray, actors: list, request_steps: int, learning_starts: int, env_steps_per_update: int):
+        self.ray, self.actors, self.request_steps = ray, actors, request_steps
+        self.learning_starts, self.env_steps_per_update = learning_starts, env_steps_per_update
+        self.pending: dict = {}  # request -> actor index
+        self.idle = list(range(len(actors)))
+
+    def submit(self, env_steps: int, updates: int, can_learn: bool, weights_version: int, weights_ref) -> None:
+        """Ask every idle actor the ratio allows (all of them while the learner cannot learn, so that the replay
+        fills) to `run(weights_version, [weights_ref], env_steps)`: the request both kinds of actor answer."""
+        committed = env_steps + len(self.pending) * self.request_steps
+        allowed = self.learning_starts + updates * self.env_steps_per_update + len(self.actors) * self.request_steps
+        while self.idle and (committed < allowed or not can_learn):
+            index = self.idle.pop(0)
+            self.pending[self.actors[index].run.remote(weights_version, [weights_ref], env_steps)] = index
+            committed += self.request_steps
+
+    def finished(self, wait: bool) -> list:
+        """The results of the requests finished by now (waiting up to a second for one when `wait`)."""
+        if not self.pending:
+            return []
+        ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=1.0 if wait else 0)
+        results = []
+        for ref in ready:
+            self.idle.append(self.pending.pop(ref))
+            results.append(self.ray.get(ref))
+        return results
+
+    def drain(self) -> list:
+        """The results of every request under way (their data is in the replay already, so it must count)."""
+        results = [self.ray.get(ref) for ref in self.pending]
+        self.idle.extend(self.pending.values())
+        self.pending.clear()
+        return results
+
+
+class RemoteActor(RemoteActorBase):
+    """An `Actor` in its own process: loads the benchmark by name, pushes episodes to the replay."""
 
     def __init__(
         self, benchmark: str, data, config: ApeXConfig, index: int, network_config: QNetworkConfig, replay: str
     ):
-        import ray
-
         from rlnas.benchmarks import load_benchmark
 
-        torch.set_num_threads(1)  # this process exists only for this actor
         self.benchmark = load_benchmark(benchmark, data)
         self.config = config
         self.index = index
-        self.replay = ray.get_actor(replay)
-        with torch.random.fork_rng(devices=[]):  # the weights arrive with the first request
-            self.network = QNetwork(network_config, self.benchmark.space.edit_layout)
-        self.weights_version = -1
+        super().__init__(replay, lambda: QNetwork(network_config, self.benchmark.space.edit_layout))
         self.actor: Actor | None = None
-        self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
 
     def run(self, weights_version: int, weights: list, env_steps: int) -> tuple[int, dict, bool]:
         """One episode with weights `weights_version` (`weights`: [its object ref]); returns
         (steps, episode stats, whether this is the first episode of a restarted actor)."""
         import ray
 
-        if weights_version != self.weights_version:
-            self.network.load_state_dict(ray.get(weights[0]))
-            self.weights_version = weights_version
+        self.use_weights(weights_version, weights)
         if self.actor is None:  # generators derived from the seed and the step count the actor (re)starts at
             seed = int(np.random.SeedSequence([self.config.seed, 3, env_steps]).generate_state(1)[0])
             self.actor = Actor(self.benchmark, self.config.replace(seed=seed), self.index, self.network)
         transitions, priorities, stats = self.actor.run_episode()
         ray.get(self.replay.add.remote(transitions, priorities))
-        restarted, self.restarted = self.restarted, False
-        return len(priorities), stats, restarted
+        return len(priorities), stats, self.first_after_restart()
 
 
 class RayExecutor:
@@ -154,11 +213,6 @@ class RayExecutor:
 
     def state_dict(self) -> dict:
         return {"replay_server": self.ray.get(self.replay.state_dict.remote())}
-
-    def _request(self, index: int):
-        """Ask actor `index` for one episode, with the current weights."""
-        steps = self.run.counters["env_steps"]
-        return self.actors[index].run.remote(self.weights_version, [self.weights_ref], steps)
 
     def _count(self, result: tuple[int, dict, bool]) -> int:
         steps, stats, restarted = result
@@ -214,25 +268,14 @@ class RayExecutor:
         row_every = cfg.actors * episode_steps
         next_row = run.counters["env_steps"] + row_every
         replay_size = ray.get(self.replay.size.remote())
-        pending: dict = {}  # episode request -> actor index
-        idle = list(range(cfg.actors))  # actors held back by the replay ratio
+        gate = ReplayRatioGate(ray, self.actors, episode_steps, cfg.learning_starts, cfg.env_steps_per_update)
         prefetched = None
         while run.counters["env_steps"] < cfg.total_env_steps and not run.time_is_up():
             owed = (run.counters["env_steps"] - cfg.learning_starts) // cfg.env_steps_per_update - learner.updates
             can_learn = owed > 0 and replay_size >= cfg.batch_size
-            # the steps collected or under way may lead the learner's (updates * ratio) by one round at most
-            committed = run.counters["env_steps"] + len(pending) * episode_steps
-            allowed = cfg.learning_starts + learner.updates * cfg.env_steps_per_update + row_every
-            while idle and (committed < allowed or not can_learn):
-                index = idle.pop(0)
-                pending[self._request(index)] = index
-                committed += episode_steps
-            if pending:
-                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0 if can_learn else 1.0)
-                for ref in ready:
-                    index = pending.pop(ref)
-                    replay_size = min(cfg.replay_capacity, replay_size + self._count(ray.get(ref)))
-                    idle.append(index)
+            gate.submit(run.counters["env_steps"], learner.updates, can_learn, self.weights_version, self.weights_ref)
+            for result in gate.finished(wait=not can_learn):
+                replay_size = min(cfg.replay_capacity, replay_size + self._count(result))
             if can_learn:
                 beta = cfg.beta(run.counters["env_steps"])
                 if prefetched is None:
@@ -254,8 +297,8 @@ class RayExecutor:
                 if run.checkpoint_due():
                     run.save(self.state_dict())
         # the episodes under way finish and count, so that no pushed data is left uncounted
-        for ref in list(pending):
-            self._count(ray.get(ref))
+        for result in gate.drain():
+            self._count(result)
         if run.counters["env_steps"] > run.last_row.get("env_steps", -1):
             run.write_row(ray.get(self.replay.size.remote()))
         run.save(self.state_dict())
