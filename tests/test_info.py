@@ -67,6 +67,9 @@ def test_names_are_case_sensitive_and_unknown_names_list_the_choices():
         check_benchmark("nb201-cifar10", repeat="median")
     with pytest.raises(RlnasError, match="--space is for csv:PATH tables"):
         check_benchmark("nbgraph-cora", space="nbgraph")
+    for one_result in ("nbgraph-cora", "csv:t.csv"):  # a random repeat would silently be the only result
+        with pytest.raises(RlnasError, match=f"--repeat random: {one_result} has one result per cell"):
+            check_benchmark(one_result, repeat="random", space="nb201" if one_result.startswith("csv") else None)
 
 
 def test_missing_nb101_data_is_caught_by_the_cheap_check(tmp_path, monkeypatch):

