@@ -8,11 +8,12 @@ import torch
 from toy_benchmark import ToyBenchmark
 
 from rlnas.agents import load_policy
-from rlnas.agents.policy import atomic_torch_save, policy_payload
+from rlnas.agents.policy import policy_payload
 from rlnas.agents.qnetwork import QNetwork, QNetworkConfig, pair_indices, stack_observations
 from rlnas.cells import Cell
 from rlnas.env import ArchitectureSearchEnv
 from rlnas.errors import CheckpointError, ConfigError
+from rlnas.files import atomic_torch_save
 from rlnas.spaces import DARTS_SPACE
 from rlnas.spaces.dag import _insert_vertex
 from rlnas.spaces.layout import EditLayout

@@ -1,11 +1,15 @@
-"""Writing files so that a kill never leaves a half-written one: write beside, then rename."""
+"""Writing files so that a kill never leaves a half-written one (write beside, then rename), and reading back the
+versioned PyTorch files rlnas writes (policies, checkpoints) with one-line errors."""
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from rlnas.errors import CheckpointError
 
 #: Temporary files are named `.NAME.tmpPID`; a later run removes those a killed writer left.
 TMP_MARK = ".tmp"
@@ -39,3 +43,40 @@ def remove_stale_temporaries(folder: Path) -> int:
             tmp.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    """`torch.save` to a temporary file in the same folder, flushed to disk, then renamed over `path`."""
+    import torch
+
+    with atomic_path(Path(path)) as tmp, tmp.open("wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def load_versioned(
+    path: Path,
+    fmt: str,
+    version: int,
+    what: str,
+    weights_only: bool,
+    fix: str,
+    other_formats: dict[str, str] | None = None,
+) -> dict:
+    """torch.load a file rlnas wrote, checking its format tag and version; one-line errors (`fix` says what to
+    do about a corrupt file; `other_formats` maps the tag of a file of another kind to a hint on its use)."""
+    import torch
+
+    try:
+        with warnings.catch_warnings():  # torch warns about a foreign pickle before failing: the error says it
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=weights_only)
+    except Exception as exc:  # torch raises many kinds for truncated or foreign files
+        raise CheckpointError(f"{path} is truncated or corrupt ({type(exc).__name__}); {fix}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        other = (other_formats or {}).get(payload.get("format")) if isinstance(payload, dict) else None
+        raise CheckpointError(f"{path} is not an rlnas {what} file" + (f"; {other}" if other else ""))
+    if payload.get("version") != version:
+        raise CheckpointError(f"{path} is {what} format version {payload.get('version')}; this rlnas reads {version}")
+    return payload

@@ -14,15 +14,10 @@ import numpy as np
 import torch
 
 from rlnas.agents.general_qnetwork import GeneralQNetwork, GeneralQNetworkConfig, q_values
-from rlnas.agents.policy import (
-    GENERAL_POLICY_FORMAT,
-    POLICY_FILE,
-    SHIPPED_POLICIES,
-    atomic_torch_save,
-    load_versioned,
-)
+from rlnas.agents.policy import GENERAL_POLICY_FORMAT, HOW_TO_RUN, POLICY_FILE, SHIPPED_POLICIES
 from rlnas.env.search_episode import EpisodeConfig
 from rlnas.errors import CheckpointError
+from rlnas.files import atomic_torch_save, load_versioned
 
 #: 2: elites carry the fraction of their neighbourhood the run has queried (a fifth elite field).
 GENERAL_POLICY_VERSION = 2
@@ -100,7 +95,7 @@ class GeneralPolicy:
                 "or a shipped policy's name"
             )
         payload = load_versioned(
-            path, GENERAL_POLICY_FORMAT, GENERAL_POLICY_VERSION, "general policy", True, "train it again"
+            path, GENERAL_POLICY_FORMAT, GENERAL_POLICY_VERSION, "general policy", True, "train it again", HOW_TO_RUN
         )
         try:
             with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave torch's generator

@@ -46,9 +46,9 @@ from rlnas.agents.general_training import (
     task_spec,
     transition_layout,
 )
-from rlnas.agents.policy import atomic_torch_save
 from rlnas.env.search_episode import SearchEpisodeEnv, Task
 from rlnas.errors import ConfigError
+from rlnas.files import atomic_torch_save
 from rlnas.ray_cluster import import_ray, start_ray
 
 

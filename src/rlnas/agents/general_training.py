@@ -54,11 +54,11 @@ from rlnas.agents.apex.replay import PrioritizedReplay
 from rlnas.agents.general_config import GeneralTrainConfig
 from rlnas.agents.general_policy import GeneralPolicy
 from rlnas.agents.general_qnetwork import OBS_KEYS, GeneralQNetwork, obs_to_tensors, stack_observations
-from rlnas.agents.policy import atomic_torch_save, load_versioned
 from rlnas.agents.settings import check_steps_left
 from rlnas.benchmarks import REPEATS, check_benchmark, load_benchmark, takes_space
 from rlnas.env.search_episode import TEACHERS, EpisodeConfig, SearchEpisodeEnv, Task
 from rlnas.errors import CheckpointError, ConfigError
+from rlnas.files import atomic_torch_save, load_versioned
 
 __all__ = ["GeneralTrainConfig", "GeneralTrainingResult", "load_task_file", "train_general"]
 

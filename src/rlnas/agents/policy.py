@@ -7,8 +7,6 @@ alpha, shaping, reward), and the benchmark and search space it was trained on.
 
 from __future__ import annotations
 
-import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,7 @@ import torch
 
 from rlnas.agents.qnetwork import OBS_KEYS, QNetwork, QNetworkConfig, obs_to_tensors
 from rlnas.errors import CheckpointError, ConfigError
-from rlnas.files import atomic_path
+from rlnas.files import load_versioned
 from rlnas.spaces.layout import Edit, EditLayout
 
 POLICY_FORMAT = "rlnas-policy"
@@ -62,30 +60,6 @@ def stored_layout(payload: dict) -> EditLayout:
 def holds_training_run(folder: Path) -> bool:
     """Whether `folder` holds a training run of either kind (started or finished)."""
     return any((Path(folder) / name).exists() for name in TRAINING_RUN_FILES)
-
-
-def atomic_torch_save(obj, path: Path) -> None:
-    """Write to a temporary file in the same folder, flush it to disk, then rename it over `path`."""
-    with atomic_path(Path(path)) as tmp, tmp.open("wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def load_versioned(path: Path, fmt: str, version: int, what: str, weights_only: bool, fix: str) -> dict:
-    """torch.load a file rlnas wrote, checking its format tag and version; one-line errors."""
-    try:
-        with warnings.catch_warnings():  # torch warns about a foreign pickle before failing: the error says it
-            warnings.simplefilter("ignore")
-            payload = torch.load(path, map_location="cpu", weights_only=weights_only)
-    except Exception as exc:  # torch raises many kinds for truncated or foreign files
-        raise CheckpointError(f"{path} is truncated or corrupt ({type(exc).__name__}); {fix}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != fmt:
-        other = HOW_TO_RUN.get(payload.get("format")) if isinstance(payload, dict) else None
-        raise CheckpointError(f"{path} is not an rlnas {what} file" + (f"; {other}" if other else ""))
-    if payload.get("version") != version:
-        raise CheckpointError(f"{path} is {what} format version {payload.get('version')}; this rlnas reads {version}")
-    return payload
 
 
 class Policy:
@@ -144,7 +118,7 @@ def load_policy(path: str | Path) -> Policy:
             f"no policy at {path}; give a training folder (rlnas train --out DIR), its policy.pt, "
             f"or a shipped policy ({shipped})"
         )
-    payload = load_versioned(path, POLICY_FORMAT, POLICY_VERSION, "policy", weights_only=True, fix="train it again")
+    payload = load_versioned(path, POLICY_FORMAT, POLICY_VERSION, "policy", True, "train it again", HOW_TO_RUN)
     try:
         return Policy(payload, source=str(path))
     except (KeyError, TypeError, RuntimeError, ConfigError) as exc:

@@ -27,20 +27,13 @@ import torch
 
 from rlnas.agents.apex.algorithm import Learner, replay_layout
 from rlnas.agents.apex.config import ApeXConfig
-from rlnas.agents.policy import (
-    CHECKPOINT_FILE,
-    POLICY_FILE,
-    atomic_torch_save,
-    holds_training_run,
-    load_versioned,
-    policy_payload,
-)
+from rlnas.agents.policy import CHECKPOINT_FILE, POLICY_FILE, holds_training_run, policy_payload
 from rlnas.agents.qnetwork import QNetworkConfig
 from rlnas.benchmarks import Benchmark, load_benchmark
 from rlnas.devices import resolve_device
 from rlnas.env import ArchitectureSearchEnv
 from rlnas.errors import CheckpointError, ConfigError
-from rlnas.files import remove_stale_temporaries, write_atomic
+from rlnas.files import atomic_torch_save, load_versioned, remove_stale_temporaries, write_atomic
 from rlnas.ray_cluster import check_executor
 
 CHECKPOINT_FORMAT = "rlnas-apex-checkpoint"
