@@ -16,7 +16,7 @@ from rlnas.cli import enas, main
 from rlnas.datasets import load_dataset
 from rlnas.devices import torch_threads
 from rlnas.enas import ENASConfig, ENASSearch, Supernet, run_enas
-from rlnas.errors import ConfigError
+from rlnas.errors import CheckpointError, ConfigError
 from rlnas.models import Macro, build_model
 from rlnas.spaces import NB201_SPACE
 from rlnas.spaces.nb201 import NB201_EDGES, NB201_OPS, nb201_string_to_cell
@@ -162,6 +162,43 @@ def test_a_seed_gives_the_same_run_and_leaves_torch_as_it_was():
     assert len(first["supernet"]["epochs"]) == TINY.epochs
 
 
+class Stop(Exception):
+    """Stands for a kill: raised from a progress callback, after the checkpoint of that step is written."""
+
+
+@pytest.mark.parametrize("stop_at", ["epoch 1", "epoch 2", "child 1"])
+def test_a_run_stopped_anywhere_resumes_to_the_result_of_an_uninterrupted_one(stop_at, tmp_path):
+    config = dataclasses.replace(TINY, controller_steps=3)  # an epoch ends with a reward minibatch left of a pass
+    straight = run_enas("digits", config, seed=5, rank=3)
+    checkpoint = tmp_path / "checkpoint.pt"
+
+    def stop_epoch(stats: dict) -> None:
+        if stop_at == f"epoch {stats['epoch']}":
+            raise Stop
+
+    def stop_child(k: int, child: dict) -> None:
+        if stop_at == f"child {k}":
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_enas("digits", config, seed=5, rank=3, on_epoch=stop_epoch, on_child=stop_child, checkpoint=checkpoint)
+    epochs_seen = []
+    resumed = run_enas("digits", config, seed=5, rank=3, on_epoch=epochs_seen.append, checkpoint=checkpoint)
+    assert json.dumps(timeless(resumed)) == json.dumps(timeless(straight))
+    assert len(epochs_seen) == (config.epochs - int(stop_at[-1]) if stop_at.startswith("epoch") else 0)
+    assert resumed["supernet"]["training_seconds"] > 0
+
+
+def test_a_checkpoint_of_other_settings_or_a_corrupt_one_is_refused_in_one_line(tmp_path):
+    checkpoint = tmp_path / "checkpoint.pt"
+    run_enas("digits", dataclasses.replace(TINY, epochs=1, retrain_epochs=0), seed=5, checkpoint=checkpoint)
+    with pytest.raises(ConfigError, match=r"another --seed, --epochs; give the same options to resume it"):
+        run_enas("digits", dataclasses.replace(TINY, retrain_epochs=0), seed=6, checkpoint=checkpoint)
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=r"truncated or corrupt .*delete it, or give another --out"):
+        run_enas("digits", TINY, seed=5, checkpoint=checkpoint)
+
+
 def test_bad_settings_are_config_errors():
     with pytest.raises(ConfigError, match="at least 1"):
         dataclasses.replace(TINY, epochs=0)
@@ -198,6 +235,12 @@ def test_command_writes_the_summary_and_the_derived_architecture(tmp_path, monke
     assert summary["images"] == {"train": 128, "validation": 64}
     printed = json.loads(stdout[stdout.index("{") :])
     assert printed["derived"]["arch"] == arch["arch"] and "test_accuracy" in printed["retrained"]
+    # the same command again finds the finished run's checkpoint: nothing is trained again, the result is the same
+    status, _, stderr = run_command(
+        monkeypatch, capsys, "--dataset", "digits", *args, "--controller-steps", "2", "--seed", "1", "--out", str(out)
+    )
+    assert status == 0 and "resuming from" in stderr and "epoch 1/1" not in stderr, stderr
+    assert timeless(json.loads((out / "summary.json").read_text())) == timeless(summary)
 
 
 @pytest.mark.parametrize(
@@ -262,5 +305,5 @@ def test_an_interrupted_command_leaves_no_empty_folder(tmp_path, monkeypatch, ca
     monkeypatch.setattr(rlnas.enas, "run_enas", interrupted)
     out = tmp_path / "enas"
     status, _, stderr = run_command(monkeypatch, capsys, "--dataset", "digits", "--out", str(out))
-    assert status == 130 and "does not resume" in stderr
+    assert status == 130 and "resumes from the last epoch" in stderr
     assert not out.exists()

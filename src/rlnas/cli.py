@@ -559,7 +559,10 @@ def enas(
         int, typer.Option(help="Also rank this many uniformly drawn architectures against stand-alone training.")
     ] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
-    out: Annotated[Path | None, typer.Option(help="Folder for summary.json and arch.json.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for summary.json, arch.json and checkpoint.pt; run again with it to resume."),
+    ] = None,
     **hyperparameters,
 ) -> None:
     """ENAS on the NB201 space: supernet and controller trained in turn; the derived cell retrained.
@@ -599,9 +602,12 @@ def enas(
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RlnasError(f"cannot create {out} ({exc.strerror}); give a writable --out") from exc
+    checkpoint = out / "checkpoint.pt" if out is not None else None
+    if checkpoint is not None and checkpoint.is_file():
+        err_console.print(f"resuming from {checkpoint}")
     try:
-        summary = run_enas(data, config, seed, rank, show_epoch, show_child)
-    except BaseException:  # Ctrl-C or a failure: no empty folder left behind (ENAS does not resume)
+        summary = run_enas(data, config, seed, rank, show_epoch, show_child, checkpoint)
+    except BaseException:  # Ctrl-C or a failure before the first epoch ended: no empty folder left behind
         if created and not any(out.iterdir()):
             out.rmdir()
         raise
@@ -845,7 +851,7 @@ INTERRUPTED = 130
 #: What to do after Ctrl-C, by command; every other command resumes when run again.
 AFTER_INTERRUPT = {
     "train": "continue it with rlnas train --resume DIR (DIR: its --out folder)",
-    "enas": "an ENAS search does not resume; the same command starts it again",
+    "enas": "with --out, the same command resumes from the last epoch finished (without it, it starts again)",
 }
 
 

@@ -33,7 +33,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -44,7 +45,8 @@ from rlnas.datasets import ImageDataset, load_dataset
 from rlnas.devices import resolve_device, torch_threads
 from rlnas.enas.config import ENASConfig
 from rlnas.enas.supernet import Arch, Supernet
-from rlnas.errors import ConfigError, DataError
+from rlnas.errors import CheckpointError, ConfigError, DataError
+from rlnas.files import atomic_torch_save, load_versioned
 from rlnas.predictors.base import kendall_tau
 from rlnas.spaces import NB201_SPACE
 from rlnas.spaces.nb201 import nb201_cell_to_string, nb201_string_to_cell
@@ -54,6 +56,10 @@ from rlnas.strategies.controller import ChoiceController, make_controller, reinf
 EVAL_BATCH = 500
 #: The networks halve the resolution twice.
 MIN_IMAGE_SIDE = 4
+#: The format of a run's checkpoint (`rlnas enas --out DIR`: DIR/checkpoint.pt), a full pickle with generator
+#: states: load only your own runs.
+CHECKPOINT_FORMAT, CHECKPOINT_VERSION = "rlnas-enas-checkpoint", 1
+FRESH_START = "delete it, or give another --out, to start again"
 
 
 def check_run(data: ImageDataset, config: ENASConfig, rank: int = 0) -> None:
@@ -117,6 +123,41 @@ class ENASSearch:
         self.step = 0
         self.baseline: float | None = None
         self._reward_batches: list[np.ndarray] = []
+        #: One dict of statistics per epoch trained, the seconds and CPU seconds they took.
+        self.history: list[dict] = []
+        self.seconds = self.cpu_seconds = 0.0
+
+    def state_dict(self) -> dict:
+        """All that the epochs still to come depend on: weights, optimisers, random streams, the learning-rate
+        step, the baseline, the reward minibatches left of this pass, and the epochs so far."""
+        return {
+            "supernet": self.supernet.state_dict(),
+            "controller": self.controller.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "controller_optimizer": self.controller_optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "train_order": self.train_order.bit_generator.state,
+            "reward_order": self.reward_order.bit_generator.state,
+            "step": self.step,
+            "baseline": self.baseline,
+            "reward_batches": list(self._reward_batches),
+            "history": list(self.history),
+            "seconds": self.seconds,
+            "cpu_seconds": self.cpu_seconds,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.supernet.load_state_dict(state["supernet"])
+        self.controller.load_state_dict(state["controller"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.controller_optimizer.load_state_dict(state["controller_optimizer"])
+        self.generator.set_state(state["generator"])
+        self.train_order.bit_generator.state = state["train_order"]
+        self.reward_order.bit_generator.state = state["reward_order"]
+        self.step, self.baseline = state["step"], state["baseline"]
+        self._reward_batches = list(state["reward_batches"])
+        self.history = list(state["history"])
+        self.seconds, self.cpu_seconds = state["seconds"], state["cpu_seconds"]
 
     def sample(self, n: int) -> list[tuple[int, ...]]:
         """n children from the controller's current policy."""
@@ -183,14 +224,17 @@ class ENASSearch:
         return {"mean_reward": float(np.mean(rewards_seen)), "baseline": self.baseline, "entropy": entropies[-1]}
 
     def train(self, on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
-        """2. `epochs` alternations of the shared weights and the controller; one dict of statistics per epoch."""
-        history = []
-        for epoch in range(1, self.config.epochs + 1):
+        """2. The alternations of the shared weights and the controller still to run, up to `epochs`;
+        `history`, one dict of statistics per epoch. `on_epoch(stats)` follows each (a checkpoint, progress)."""
+        for epoch in range(len(self.history) + 1, self.config.epochs + 1):
+            start, start_cpu = time.perf_counter(), time.thread_time()
             stats = {"epoch": epoch, **self.train_shared(), **self.train_controller()}
-            history.append(stats)
+            self.seconds += time.perf_counter() - start
+            self.cpu_seconds += time.thread_time() - start_cpu
+            self.history.append(stats)
             if on_epoch is not None:
                 on_epoch(stats)
-        return history
+        return self.history
 
     def accuracy(self, arch: Arch) -> float:
         """The child's accuracy on the validation images with the shared weights (batch statistics)."""
@@ -219,6 +263,31 @@ def describe(arch: str) -> dict:
     return {"space": NB201_SPACE.name, **NB201_SPACE.describe(cell), "nb201": NB201_SPACE.to_text(cell)}
 
 
+def run_identity(data: ImageDataset, config: ENASConfig, seed: int) -> dict:
+    """What a checkpoint must match to be resumed: the data (by content), the seed and every setting but the
+    device (a run may move between CPU and GPU)."""
+    settings = dataclasses.asdict(config)
+    del settings["device"]
+    return {"dataset": data.name, "data_digest": data.digest, "seed": seed, "config": settings}
+
+
+def read_checkpoint(path: Path, identity: dict) -> dict | None:
+    """The state saved at `path` (None when there is none yet); a ConfigError names what differs from `identity`."""
+    if not path.is_file():
+        return None
+    state = load_versioned(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "ENAS checkpoint", False, FRESH_START)
+    saved = state["identity"]
+    if saved != identity:
+        names = {"dataset": "--dataset", "data_digest": "dataset content", "seed": "--seed"}
+        differ = [name for key, name in names.items() if saved[key] != identity[key]]
+        settings = identity["config"]
+        differ += [f"--{k.replace('_', '-')}" for k in settings if saved["config"].get(k) != settings[k]]
+        raise ConfigError(
+            f"{path} is a run with another {', '.join(differ)}; give the same options to resume it, or another --out"
+        )
+    return state
+
+
 def run_enas(
     dataset: str | ImageDataset,
     config: ENASConfig,
@@ -226,6 +295,7 @@ def run_enas(
     rank: int = 0,
     on_epoch: Callable[[dict], None] | None = None,
     on_child: Callable[[int, dict], None] | None = None,
+    checkpoint: str | Path | None = None,
 ) -> dict:
     """The whole ENAS run as a JSON-ready summary; with `rank` > 0 also the ranking study.
 
@@ -234,16 +304,37 @@ def run_enas(
     `config.epochs` epochs on the same data (`train_child`, one seed for all); Kendall's tau between
     the two validation accuracies, and the wall and CPU seconds of both. `on_child(k, metrics)`
     follows the stand-alone children.
+
+    With a `checkpoint` path, the run is saved there after every epoch, the retrained child and every
+    ranked child, and a run found there (of the same data, seed and settings) resumes where it stopped:
+    on the CPU, with the result an uninterrupted run gives.
     """
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
     check_run(data, config, rank)
+    identity = run_identity(data, config, seed)
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    saved = read_checkpoint(checkpoint, identity) if checkpoint is not None else None
     rng = np.random.default_rng(seed)
     search_seed, rank_seed, retrain_seed = _seed(rng), _seed(rng), int(rng.integers(2**31))
+    # what the steps after the training have finished: the retrained child, the children ranked so far
+    progress = {key: (saved or {}).get(key) for key in ("retrained", "ranking")}
+
+    def save(search_state: dict) -> None:
+        if checkpoint is not None:
+            payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "identity": identity}
+            atomic_torch_save({**progress, **payload, "search": search_state}, checkpoint)
+
+    def after_epoch(stats: dict) -> None:
+        save(search.state_dict())
+        if on_epoch is not None:
+            on_epoch(stats)
+
     with torch_threads(1):
         search = ENASSearch(data, config, np.random.default_rng(search_seed))
-        start, start_cpu = time.perf_counter(), time.thread_time()
-        history = search.train(on_epoch)
-        seconds, cpu_seconds = time.perf_counter() - start, time.thread_time() - start_cpu
+        if saved is not None:
+            search.load_state_dict(saved["search"])
+        history = search.train(after_epoch)
+        trained = search.state_dict()  # before the derivation draws from the controller's generator
         candidates = search.derive()
     best = candidates[0]["arch"]
     summary: dict = {
@@ -253,20 +344,33 @@ def run_enas(
         "images": {"train": len(search.y_train), "validation": len(search.y_valid)},  # at most the config's
         "supernet": {
             "parameters": sum(p.numel() for p in search.supernet.parameters()),
-            "training_seconds": seconds,
-            "training_cpu_seconds": cpu_seconds,
+            "training_seconds": search.seconds,
+            "training_cpu_seconds": search.cpu_seconds,
             "epochs": history,
         },
         "derived": {**describe(best), "shared_accuracy": candidates[0]["shared_accuracy"], "candidates": candidates},
     }
     if config.retrain_epochs:
-        settings = config.training_settings(config.retrain_epochs, retrain_seed)
-        _, metrics = train_child(NB201_SPACE, nb201_string_to_cell(best), data, settings)
-        summary["retrained"] = {"epochs": config.retrain_epochs, **metrics}
+        if progress["retrained"] is None:
+            settings = config.training_settings(config.retrain_epochs, retrain_seed)
+            _, metrics = train_child(NB201_SPACE, nb201_string_to_cell(best), data, settings)
+            progress["retrained"] = {"epochs": config.retrain_epochs, **metrics}
+            save(trained)
+        summary["retrained"] = progress["retrained"]
     if rank:
-        summary["ranking"] = rank_children(search, data, rank, np.random.default_rng(rank_seed), on_child)
-        summary["ranking"]["supernet_seconds"] = seconds
-        summary["ranking"]["supernet_cpu_seconds"] = cpu_seconds
+        if progress["ranking"] is None or progress["ranking"]["rank"] != rank:
+            progress["ranking"] = {"rank": rank, "children": []}
+
+        def ranked(k: int, child: dict) -> None:
+            progress["ranking"]["children"].append(child)
+            save(trained)
+            if on_child is not None:
+                on_child(k, child)
+
+        done = list(progress["ranking"]["children"])
+        summary["ranking"] = rank_children(search, data, rank, np.random.default_rng(rank_seed), ranked, done)
+        summary["ranking"]["supernet_seconds"] = search.seconds
+        summary["ranking"]["supernet_cpu_seconds"] = search.cpu_seconds
     return summary
 
 
@@ -282,24 +386,28 @@ def rank_children(
     n: int,
     rng: np.random.Generator,
     on_child: Callable[[int, dict], None] | None = None,
+    done: Sequence[dict] = (),
 ) -> dict:
-    """The supernet's ranking of n uniformly drawn distinct architectures against their stand-alone training."""
+    """The supernet's ranking of n uniformly drawn distinct architectures against their stand-alone training;
+    `done`: the first children's results, from an earlier run of the same study (a checkpoint)."""
     check_rank(n)
     archs: list[str] = []
     while len(archs) < n:
         arch = nb201_cell_to_string(NB201_SPACE.sample(rng))
         if arch not in archs:
             archs.append(arch)
+    if [child["arch"] for child in done] != archs[: len(done)]:
+        raise CheckpointError("the ranked children saved are not this study's first draws; start the run again")
     settings = search.config.training_settings(search.config.epochs, int(rng.integers(2**31)))
-    children, shared_seconds, shared_cpu_seconds = [], 0.0, 0.0
+    children = list(done)
     with torch_threads(1):
-        for k, arch in enumerate(archs):
+        for k, arch in enumerate(archs[len(done) :], start=len(done)):
             start, start_cpu = time.perf_counter(), time.thread_time()
             shared = search.accuracy(tuple(int(c) for c in arch))
-            shared_seconds += time.perf_counter() - start
-            shared_cpu_seconds += time.thread_time() - start_cpu
+            timing = {"shared_seconds": time.perf_counter() - start}
+            timing["shared_cpu_seconds"] = time.thread_time() - start_cpu
             _, metrics = train_child(NB201_SPACE, nb201_string_to_cell(arch), data, settings)
-            child = {"arch": arch, "shared_accuracy": shared, **metrics}
+            child = {"arch": arch, "shared_accuracy": shared, **timing, **metrics}
             children.append(child)
             if on_child is not None:
                 on_child(k, child)
@@ -312,8 +420,8 @@ def rank_children(
         "spearman": _spearman(shared, alone),
         "best_alone": children[int(order[0])]["arch"],
         "rank_by_supernet_of_best_alone": 1 + int(np.sum(np.array(shared) > shared[int(order[0])])),
-        "shared_scoring_seconds": shared_seconds,
-        "shared_scoring_cpu_seconds": shared_cpu_seconds,
+        "shared_scoring_seconds": float(sum(c["shared_seconds"] for c in children)),
+        "shared_scoring_cpu_seconds": float(sum(c["shared_cpu_seconds"] for c in children)),
         "standalone_seconds": float(sum(c["training_time"] for c in children)),
         "standalone_cpu_seconds": float(sum(c["cpu_time"] for c in children)),
     }
