@@ -572,7 +572,7 @@ def enas(
     Every ENASConfig field is an option (e.g. --epochs, --width, --controller-steps, --device)."""
     from rlnas.datasets import check_dataset, load_dataset
     from rlnas.enas import run_enas
-    from rlnas.enas.search import check_run
+    from rlnas.enas.search import check_run, read_checkpoint, run_identity
     from rlnas.files import write_atomic
 
     if seed < 0 or rank < 0:
@@ -603,8 +603,8 @@ def enas(
         except OSError as exc:
             raise RlnasError(f"cannot create {out} ({exc.strerror}); give a writable --out") from exc
     checkpoint = out / "checkpoint.pt" if out is not None else None
-    if checkpoint is not None and checkpoint.is_file():
-        err_console.print(f"resuming from {checkpoint}")
+    if checkpoint is not None and read_checkpoint(checkpoint, run_identity(data, config, seed)) is not None:
+        err_console.print(f"resuming from {checkpoint}")  # a checkpoint of another run was refused above
     try:
         summary = run_enas(data, config, seed, rank, show_epoch, show_child, checkpoint)
     except BaseException:  # Ctrl-C or a failure before the first epoch ended: no empty folder left behind
