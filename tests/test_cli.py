@@ -190,6 +190,8 @@ def test_the_summary_table_marks_results_of_a_policy_on_its_training_benchmark()
         print_summary(summary)
     text = captured.get()
     assert "agent:p (in-distribution)" in text and "rs (in-distribution)" not in text
+    # the title is one line even though a one-budget table is narrow
+    assert "nb201-cifar10: mean regret of best validation_accuracy (best possible 0.9000), 2 runs, ± 95% CI" in text
     assert "in-distribution: the policy was trained on nb201-cifar10" in text
 
 

@@ -374,7 +374,9 @@ def print_summary(summary: dict) -> None:
         if known
         else (f"best {summary['metric']} (the benchmark's best is unknown)")
     )
-    table = Table(title=f"{summary['benchmark']}: mean {what}, {summary['runs']} runs, ± 95% CI")
+    # the title goes above the table, not in it: a table of one or two budgets would wrap it word by word
+    console.print(f"{summary['benchmark']}: mean {what}, {summary['runs']} runs, ± 95% CI")
+    table = Table()
     budgets = list(next(iter(summary["strategies"].values()))["budgets"])
     table.add_column("strategy")
     for b in budgets:
