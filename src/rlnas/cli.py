@@ -606,7 +606,7 @@ def enas(
             raise RlnasError(f"cannot create {out} ({exc.strerror}); give a writable --out") from exc
     checkpoint = out / "checkpoint.pt" if out is not None else None
     if checkpoint is not None and read_checkpoint(checkpoint, run_identity(data, config, seed)) is not None:
-        err_console.print(f"resuming from {checkpoint}")  # a checkpoint of another run was refused above
+        err_console.print(f"resuming from {checkpoint}")  # read_checkpoint refuses the checkpoint of another run
     try:
         summary = run_enas(data, config, seed, rank, show_epoch, show_child, checkpoint)
     except BaseException:  # Ctrl-C or a failure before the first epoch ended: no empty folder left behind
