@@ -220,7 +220,8 @@ def learner_updates(subject: Subject, batch_size: int) -> dict[str, float]:
         )
     }
     if subject.old_reason is None:
-        old_learner = Learner(subject.old_config, ApeXConfig(batch_size=batch_size), torch.device("cpu"))
+        layout = subject.old_env.benchmark.space.edit_layout
+        old_learner = Learner(subject.old_config, layout, ApeXConfig(batch_size=batch_size), torch.device("cpu"))
         old_batch = update_batch(subject.old_env, qnetwork.OBS_KEYS, batch_size, 0)
         rates["old_learner_updates"] = updates_per_second(lambda: old_learner.update(old_batch, weights), 10)
     return rates
