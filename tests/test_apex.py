@@ -262,6 +262,14 @@ def test_resume_errors(nb201, tmp_path):
         build_spec(
             benchmark=None, executor=None, config=None, resume=tmp_path / "run", overrides={"total_env_steps": 20}
         )
+    # a run stops at the first episode boundary past its total: resumed as it is, the finished run stands
+    spec = RunSpec("nb201-cifar10", "local", tiny_config(total_env_steps=30))
+    train(spec, tmp_path / "past", benchmark=nb201, tensorboard=False)
+    assert read_checkpoint(tmp_path / "past")["counters"]["env_steps"] == 40
+    saved = build_spec(benchmark=None, executor=None, config=None, resume=tmp_path / "past")
+    assert saved.config.total_env_steps == 30
+    summary = train(saved, tmp_path / "past", resume=True, benchmark=nb201, tensorboard=False)
+    assert summary["env_steps"] == 40
     with pytest.raises(CheckpointError, match=r"nothing to resume: .* does not exist"):
         train(None, tmp_path / "nothing", resume=True, benchmark=nb201, tensorboard=False)
     (tmp_path / "early").mkdir()  # a run stopped before its first checkpoint leaves a folder without one

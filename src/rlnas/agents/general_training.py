@@ -387,7 +387,7 @@ def check_resumable(state: dict, executor: str, config: GeneralTrainConfig, task
     if changed:
         details = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in changed)
         raise ConfigError(f"a resume cannot change {details}; start a new run with another --out instead")
-    check_steps_left(state["counters"]["env_steps"], config.total_env_steps)
+    check_steps_left(state["counters"]["env_steps"], config.total_env_steps, old["total_env_steps"])
 
 
 # ---------------------------------------------------------------------- the in-process executor

@@ -19,9 +19,10 @@ def setting(field: str) -> str:
     return f"--{alias} ({field})" if alias else f"--{field.replace('_', '-')}"
 
 
-def check_steps_left(done: int, total: int) -> None:
-    """A resumed run trains on to `total`: one below the steps already done would only relabel the run."""
-    if total < done:
+def check_steps_left(done: int, total: int, saved_total: int) -> None:
+    """A resumed run trains on to `total`: one below the steps already done would only relabel the run. The
+    run's own total (`saved_total`) stands: a finished run stops at an episode boundary past it."""
+    if total < done and total != saved_total:
         raise ConfigError(
             f"the run has trained {done:,} environment steps already; give {setting('total_env_steps')} of at "
             "least that, or leave it out"

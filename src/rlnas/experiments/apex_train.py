@@ -47,7 +47,7 @@ def build_spec(
         base = ApeXConfig.from_toml(config) if config is not None else saved.config
         requested = RunSpec(benchmark or saved.benchmark, executor or saved.executor, base.replace(**overrides))
         spec = resume_spec(saved, requested)  # raises ConfigError on a change a resume cannot make
-        check_steps_left(checkpoint["counters"]["env_steps"], spec.config.total_env_steps)
+        check_steps_left(checkpoint["counters"]["env_steps"], spec.config.total_env_steps, saved.config.total_env_steps)
         return spec
     base = ApeXConfig.from_toml(config) if config is not None else ApeXConfig()
     return RunSpec(benchmark or DEFAULT_BENCHMARK, executor or "local", base.replace(**overrides))
