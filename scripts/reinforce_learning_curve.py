@@ -41,7 +41,7 @@ def main() -> None:
     queries = np.array([s["queries"] for s in stats])
     hot = np.array([s["temperature"] > 1 for s in stats])
 
-    window = 10
+    window = min(10, len(rewards))  # a short run (a small --budget) has fewer updates
     smooth = np.convolve(rewards, np.ones(window) / window, mode="valid")
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(np.arange(len(rewards)), rewards, ".", ms=3, alpha=0.35, color="tab:blue", label="mean reward of an update")
