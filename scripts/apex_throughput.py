@@ -50,9 +50,8 @@ def learner_updates_per_second(benchmark, config: ApeXConfig, actor: Actor, coll
     replay = PrioritizedReplay(config.replay_capacity, config.priority_alpha, config.priority_epsilon, actor.layout)
     for transitions, priorities, _ in collected:
         replay.add(transitions, priorities)
-    learner = Learner(
-        QNetworkConfig.for_space(benchmark.space, **config.network_overrides()), config, torch.device("cpu")
-    )
+    network_config = QNetworkConfig.for_space(benchmark.space, **config.network_overrides())
+    learner = Learner(network_config, benchmark.space.edit_layout, config, torch.device("cpu"))
     rng = np.random.default_rng(0)
 
     def one_update():
@@ -78,6 +77,8 @@ def training_steps_per_second(benchmark, executor: str, config: ApeXConfig) -> t
             tensorboard=False,
             progress=rows.append,
         )
+    if len(rows) < 2:
+        raise SystemExit(f"--steps {config.total_env_steps} gives one metrics row; a rate needs two: give more steps")
     first, last = rows[0], rows[-1]
     seconds = last["wall_seconds"] - first["wall_seconds"]
     return (last["env_steps"] - first["env_steps"]) / seconds, (last["updates"] - first["updates"]) / seconds

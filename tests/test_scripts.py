@@ -2,8 +2,8 @@
 that breaks one is caught here and not by the next person who reproduces a figure.
 
 Left out: the scripts that train policies (`reward_robustness.py`, `train_general.py`: `rlnas train` is tested
-itself), start Ray (`apex_throughput.py`), need a GPU (`gpu_speed.py`), train children for minutes
-(`fashion_mnist_search.py`) or take more than a minute at their smallest (`arena_speed.py`).
+itself), need a GPU (`gpu_speed.py`), train children for minutes (`fashion_mnist_search.py`) or take more than
+a minute at their smallest (`arena_speed.py`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ CASES = {
     "episode_env_speed": "--benchmark nb201-cifar10 --steps 20 --repeats 1 --cells 5 --batch-size 4 "
     "--out {tmp}/speed.json",
     "nbgraph_tables": "--out {tmp}/nbgraph.json",
+    "apex_throughput": "--benchmark nb201-cifar10 --steps 2100 --updates 3",  # about a minute: Ray starts
 }
 
 
