@@ -272,6 +272,9 @@ def test_resume_errors(nb201, tmp_path):
     assert summary["env_steps"] == 40
     with pytest.raises(CheckpointError, match=r"nothing to resume: .* does not exist"):
         train(None, tmp_path / "nothing", resume=True, benchmark=nb201, tensorboard=False)
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(CheckpointError, match=r"nothing to resume: .* is a file"):
+        train(None, tmp_path / "afile", resume=True, benchmark=nb201, tensorboard=False)
     (tmp_path / "early").mkdir()  # a run stopped before its first checkpoint leaves a folder without one
     with pytest.raises(CheckpointError, match=r"nothing to resume: .* holds no checkpoint"):
         train(None, tmp_path / "early", resume=True, benchmark=nb201, tensorboard=False)

@@ -316,7 +316,7 @@ def test_version():
     ("argv", "hint"),
     [
         (["rlnas", "train", "--out", "x"], "continue it with rlnas train --resume DIR"),
-        (["rlnas", "enas", "--dataset", "digits"], "resumes from the last epoch"),
+        (["rlnas", "enas", "--dataset", "digits"], "resumes from the last checkpoint"),
         (["rlnas", "compare", "--runs", "3"], "run the same command again to resume"),
     ],
 )

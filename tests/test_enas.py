@@ -192,8 +192,11 @@ def test_a_run_stopped_anywhere_resumes_to_the_result_of_an_uninterrupted_one(st
 def test_a_checkpoint_of_other_settings_or_a_corrupt_one_is_refused_in_one_line(tmp_path):
     checkpoint = tmp_path / "checkpoint.pt"
     run_enas("digits", dataclasses.replace(TINY, epochs=1, retrain_epochs=0), seed=5, checkpoint=checkpoint)
-    with pytest.raises(ConfigError, match=r"another --seed, --epochs; give the same options to resume it"):
+    message = r"is another run: --seed 6 \(the run's: 5\), --epochs 2 \(the run's: 1\); give its options to resume"
+    with pytest.raises(ConfigError, match=message):
         run_enas("digits", dataclasses.replace(TINY, retrain_epochs=0), seed=6, checkpoint=checkpoint)
+    with pytest.raises(ConfigError, match=r"--rank 2 \(the run's: 0\)"):  # the ranked children's seed depends on it
+        run_enas("digits", dataclasses.replace(TINY, epochs=1, retrain_epochs=0), seed=5, rank=2, checkpoint=checkpoint)
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])
     with pytest.raises(CheckpointError, match=r"truncated or corrupt .*delete it, or give another --out"):
         run_enas("digits", TINY, seed=5, checkpoint=checkpoint)
@@ -204,6 +207,10 @@ def test_bad_settings_are_config_errors():
         dataclasses.replace(TINY, epochs=0)
     with pytest.raises(ConfigError, match="batch norm"):
         dataclasses.replace(TINY, reward_images=1)
+    with pytest.raises(ConfigError, match="split_seed >= 0 and controller_init_range > 0"):
+        dataclasses.replace(TINY, split_seed=-1)
+    with pytest.raises(ConfigError, match="split_seed >= 0 and controller_init_range > 0"):
+        dataclasses.replace(TINY, controller_init_range=0.0)
     with pytest.raises(ConfigError, match="rank 2 to 15625"):
         run_enas("digits", TINY, seed=0, rank=1)
 
@@ -305,5 +312,5 @@ def test_an_interrupted_command_leaves_no_empty_folder(tmp_path, monkeypatch, ca
     monkeypatch.setattr(rlnas.enas, "run_enas", interrupted)
     out = tmp_path / "enas"
     status, _, stderr = run_command(monkeypatch, capsys, "--dataset", "digits", "--out", str(out))
-    assert status == 130 and "resumes from the last epoch" in stderr
+    assert status == 130 and "resumes from the last checkpoint" in stderr
     assert not out.exists()

@@ -41,3 +41,10 @@ def test_a_float_that_is_not_finite_is_one_line(config, field, words, value):
 
 def test_infinite_checkpoint_minutes_mean_never_by_time():
     assert ApeXConfig(checkpoint_minutes=math.inf).checkpoint_minutes == math.inf
+
+
+@pytest.mark.parametrize("config", [ApeXConfig, GeneralTrainConfig])
+def test_a_replay_smaller_than_a_batch_is_refused(config):
+    """The learner samples a whole batch, so such a run would never make an update."""
+    with pytest.raises(ConfigError, match="--replay-capacity 10 holds less than one batch"):
+        config(replay_capacity=10, batch_size=32)

@@ -575,7 +575,7 @@ def enas(
     from rlnas.datasets import check_dataset, load_dataset
     from rlnas.enas import run_enas
     from rlnas.enas.search import check_run, read_checkpoint, run_identity
-    from rlnas.files import write_atomic
+    from rlnas.files import remove_stale_temporaries, write_atomic
 
     if seed < 0 or rank < 0:
         raise RlnasError("--seed and --rank must be 0 or more")
@@ -604,8 +604,11 @@ def enas(
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RlnasError(f"cannot create {out} ({exc.strerror}); give a writable --out") from exc
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise RlnasError(f"cannot write to {out}; give a writable --out")
+        remove_stale_temporaries(out)  # of a checkpoint being written when the run was killed
     checkpoint = out / "checkpoint.pt" if out is not None else None
-    if checkpoint is not None and read_checkpoint(checkpoint, run_identity(data, config, seed)) is not None:
+    if checkpoint is not None and read_checkpoint(checkpoint, run_identity(data, config, seed, rank)) is not None:
         err_console.print(f"resuming from {checkpoint}")  # read_checkpoint refuses the checkpoint of another run
     try:
         summary = run_enas(data, config, seed, rank, show_epoch, show_child, checkpoint)
@@ -853,7 +856,8 @@ INTERRUPTED = 130
 #: What to do after Ctrl-C, by command; every other command resumes when run again.
 AFTER_INTERRUPT = {
     "train": "continue it with rlnas train --resume DIR (DIR: its --out folder)",
-    "enas": "with --out, the same command resumes from the last epoch finished (without it, it starts again)",
+    "enas": "with --out, the same command resumes from the last checkpoint (every epoch, the retraining and every "
+    "ranked child); without --out it starts again",
 }
 
 

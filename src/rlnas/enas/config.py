@@ -82,6 +82,11 @@ class ENASConfig:
             raise ConfigError("need learning rates > 0, grad_clip > 0, 0 <= momentum < 1 and weight_decay >= 0")
         if not 0 <= self.baseline_decay < 1 or self.entropy_weight < 0:
             raise ConfigError("need 0 <= baseline_decay < 1 and entropy_weight >= 0")
+        if self.split_seed < 0 or not self.controller_init_range > 0:
+            raise ConfigError(
+                f"need split_seed >= 0 and controller_init_range > 0, got {self.split_seed} and "
+                f"{self.controller_init_range}"
+            )
         check_device(self.device, "device")
 
     def training_settings(self, epochs: int, seed: int) -> TrainingSettings:

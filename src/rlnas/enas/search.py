@@ -263,28 +263,33 @@ def describe(arch: str) -> dict:
     return {"space": NB201_SPACE.name, **NB201_SPACE.describe(cell), "nb201": NB201_SPACE.to_text(cell)}
 
 
-def run_identity(data: ImageDataset, config: ENASConfig, seed: int) -> dict:
-    """What a checkpoint must match to be resumed: the data (by content), the seed and every setting but the
-    device (a run may move between CPU and GPU)."""
+def run_identity(data: ImageDataset, config: ENASConfig, seed: int, rank: int) -> dict:
+    """What a checkpoint must match to be resumed: the data (by content), the seed, the ranking study's size (its
+    children's training seed depends on it) and every setting but the device (a run may move to a GPU)."""
     settings = dataclasses.asdict(config)
     del settings["device"]
-    return {"dataset": data.name, "data_digest": data.digest, "seed": seed, "config": settings}
+    return {"dataset": data.name, "data_digest": data.digest, "seed": seed, "rank": rank, "config": settings}
 
 
 def read_checkpoint(path: Path, identity: dict) -> dict | None:
     """The state saved at `path` (None when there is none yet); a ConfigError names what differs from `identity`."""
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{path} is not a file; remove it, or give another --out")
     if not path.is_file():
         return None
     state = load_versioned(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "ENAS checkpoint", False, FRESH_START)
     saved = state["identity"]
     if saved != identity:
-        names = {"dataset": "--dataset", "data_digest": "dataset content", "seed": "--seed"}
-        differ = [name for key, name in names.items() if saved[key] != identity[key]]
+        options = {"dataset": "--dataset", "data_digest": "dataset content", "seed": "--seed", "rank": "--rank"}
+        differ = [(name, saved[key], identity[key]) for key, name in options.items() if saved[key] != identity[key]]
         settings = identity["config"]
-        differ += [f"--{k.replace('_', '-')}" for k in settings if saved["config"].get(k) != settings[k]]
-        raise ConfigError(
-            f"{path} is a run with another {', '.join(differ)}; give the same options to resume it, or another --out"
-        )
+        differ += [
+            (f"--{k.replace('_', '-')}", saved["config"].get(k), v)
+            for k, v in settings.items()
+            if saved["config"].get(k) != v
+        ]
+        details = ", ".join(f"{name} {new} (the run's: {old})" for name, old, new in differ)
+        raise ConfigError(f"{path} is another run: {details}; give its options to resume it, or another --out")
     return state
 
 
@@ -311,7 +316,7 @@ def run_enas(
     """
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
     check_run(data, config, rank)
-    identity = run_identity(data, config, seed)
+    identity = run_identity(data, config, seed, rank)
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     saved = read_checkpoint(checkpoint, identity) if checkpoint is not None else None
     rng = np.random.default_rng(seed)
@@ -358,8 +363,8 @@ def run_enas(
             save(trained)
         summary["retrained"] = progress["retrained"]
     if rank:
-        if progress["ranking"] is None or progress["ranking"]["rank"] != rank:
-            progress["ranking"] = {"rank": rank, "children": []}
+        if progress["ranking"] is None:
+            progress["ranking"] = {"children": []}
 
         def ranked(k: int, child: dict) -> None:
             progress["ranking"]["children"].append(child)

@@ -88,7 +88,7 @@ def run_train_command(
     **options,
 ) -> dict:
     """`rlnas train`; `options` are `ApeXConfig` fields (or their aliases, e.g. `steps`), None where not given."""
-    if minutes is not None and minutes <= 0:
+    if minutes is not None and not minutes > 0:  # nan too; inf: no time limit
         raise ConfigError(f"--minutes must be positive, got {minutes}")
     if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
         raise ConfigError("--resume DIR continues the run in DIR; leave out --out or give the same folder")

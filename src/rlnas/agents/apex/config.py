@@ -136,6 +136,11 @@ class ApeXConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{setting(name)} must be a positive integer, got {value!r}")
+        if self.replay_capacity < self.batch_size:  # the learner samples a whole batch: it would never update
+            raise ConfigError(
+                f"{setting('replay_capacity')} {self.replay_capacity} holds less than one batch "
+                f"({setting('batch_size')} {self.batch_size}); raise it or lower the batch"
+            )
         if self.shaping not in SHAPING_FORMS:
             raise ConfigError(f"{setting('shaping')} must be one of {', '.join(SHAPING_FORMS)}, got {self.shaping!r}")
         from rlnas.env.search_env import REWARDS  # here: the CLI builds its options from this module cheaply

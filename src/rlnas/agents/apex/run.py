@@ -91,11 +91,12 @@ def read_checkpoint(folder: str | Path) -> dict:
     folder = Path(folder)
     path = folder / CHECKPOINT_FILE
     if not folder.is_dir():
-        raise CheckpointError(f"nothing to resume: {folder} does not exist; give the --out folder of an earlier run")
+        what = "is a file" if folder.exists() else "does not exist"
+        raise CheckpointError(f"nothing to resume: {folder} {what}; give the --out folder of an earlier run")
     if not path.is_file():
         raise CheckpointError(
-            f"nothing to resume: {folder} holds no checkpoint (the run was stopped before its first one); "
-            f"start it again with --out {folder}"
+            f"nothing to resume: {folder} holds no checkpoint (a run stopped before its first one, or no training "
+            "run at all); start the run again, or give the --out folder of a run with a checkpoint"
         )
     # The checkpoint holds generator states and replay arrays, so it is a full pickle: load only your own runs.
     state = load_versioned(
