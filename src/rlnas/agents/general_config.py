@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rlnas.agents.settings import setting
+from rlnas.agents.settings import check_replay_holds_a_batch, setting
 from rlnas.env.search_episode import TEACHERS, EpisodeConfig
 from rlnas.errors import ConfigError, check_finite
 
@@ -119,11 +119,7 @@ class GeneralTrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{setting(name)} must be a positive integer, got {value!r}")
-        if self.replay_capacity < self.batch_size:  # the learner samples a whole batch: it would never update
-            raise ConfigError(
-                f"{setting('replay_capacity')} {self.replay_capacity} holds less than one batch "
-                f"({setting('batch_size')} {self.batch_size}); raise it or lower the batch"
-            )
+        check_replay_holds_a_batch(self.replay_capacity, self.batch_size)
         rules = {  # field: (holds, the rule in words)
             "seed": (self.seed >= 0, ">= 0"),
             "teacher_envs": (0 <= self.teacher_envs < self.envs, ">= 0 and below envs"),

@@ -27,3 +27,12 @@ def check_steps_left(done: int, total: int, saved_total: int) -> None:
             f"the run has trained {done:,} environment steps already; give {setting('total_env_steps')} of at "
             "least that, or leave it out"
         )
+
+
+def check_replay_holds_a_batch(replay_capacity: int, batch_size: int) -> None:
+    """The learner samples a whole batch from the replay: a smaller replay would never let it update."""
+    if replay_capacity < batch_size:
+        raise ConfigError(
+            f"{setting('replay_capacity')} {replay_capacity} holds less than one batch "
+            f"({setting('batch_size')} {batch_size}); raise it or lower the batch"
+        )

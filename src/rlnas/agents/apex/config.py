@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from rlnas.agents.settings import setting
+from rlnas.agents.settings import check_replay_holds_a_batch, setting
 from rlnas.devices import check_device
 from rlnas.errors import ConfigError, check_finite, kind_in_words
 from rlnas.rewards import SHAPING_FORMS
@@ -136,11 +136,7 @@ class ApeXConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{setting(name)} must be a positive integer, got {value!r}")
-        if self.replay_capacity < self.batch_size:  # the learner samples a whole batch: it would never update
-            raise ConfigError(
-                f"{setting('replay_capacity')} {self.replay_capacity} holds less than one batch "
-                f"({setting('batch_size')} {self.batch_size}); raise it or lower the batch"
-            )
+        check_replay_holds_a_batch(self.replay_capacity, self.batch_size)
         if self.shaping not in SHAPING_FORMS:
             raise ConfigError(f"{setting('shaping')} must be one of {', '.join(SHAPING_FORMS)}, got {self.shaping!r}")
         from rlnas.env.search_env import REWARDS  # here: the CLI builds its options from this module cheaply
