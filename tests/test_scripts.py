@@ -9,6 +9,7 @@ a minute at their smallest (`arena_speed.py`).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,8 +38,13 @@ CASES = {
 
 
 def run_script(name: str, args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """The script run in `tmp_path` (where it may write its default outputs), with a relative RLNAS_DATA (as CI's
+    `../shared/data`) made absolute."""
     command = [sys.executable, str(SCRIPTS / f"{name}.py"), *args.format(tmp=tmp_path).split()]
-    return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    env = dict(os.environ)
+    if env.get("RLNAS_DATA"):
+        env["RLNAS_DATA"] = str(Path(env["RLNAS_DATA"]).resolve())
+    return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
