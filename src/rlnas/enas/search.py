@@ -311,7 +311,7 @@ def run_enas(
     follows the stand-alone children.
 
     With a `checkpoint` path, the run is saved there after every epoch, the retrained child and every
-    ranked child, and a run found there (of the same data, seed and settings) resumes where it stopped:
+    ranked child, and a run found there (of the same data, seed, rank and settings) resumes where it stopped:
     on the CPU, with the result an uninterrupted run gives.
     """
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
