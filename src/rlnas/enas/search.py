@@ -322,7 +322,7 @@ def run_enas(
     rng = np.random.default_rng(seed)
     search_seed, rank_seed, retrain_seed = _seed(rng), _seed(rng), int(rng.integers(2**31))
     # what the steps after the training have finished: the retrained child, the children ranked so far
-    progress = {key: (saved or {}).get(key) for key in ("retrained", "ranking")}
+    progress = {"retrained": (saved or {}).get("retrained"), "ranked": list((saved or {}).get("ranked", []))}
 
     def save(search_state: dict) -> None:
         if checkpoint is not None:
@@ -363,16 +363,14 @@ def run_enas(
             save(trained)
         summary["retrained"] = progress["retrained"]
     if rank:
-        if progress["ranking"] is None:
-            progress["ranking"] = {"children": []}
 
         def ranked(k: int, child: dict) -> None:
-            progress["ranking"]["children"].append(child)
+            progress["ranked"].append(child)
             save(trained)
             if on_child is not None:
                 on_child(k, child)
 
-        done = list(progress["ranking"]["children"])
+        done = list(progress["ranked"])
         summary["ranking"] = rank_children(search, data, rank, np.random.default_rng(rank_seed), ranked, done)
         summary["ranking"]["supernet_seconds"] = search.seconds
         summary["ranking"]["supernet_cpu_seconds"] = search.cpu_seconds
