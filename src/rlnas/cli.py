@@ -130,7 +130,7 @@ def info(data: DataOption = None) -> None:
     from rlnas.benchmarks.nb101 import OFFICIAL_CACHE, SHARED_CACHE
     from rlnas.data import DATA_ENV, cache_dir, data_dir
     from rlnas.spaces import SPACES
-    from rlnas.strategies import DESCRIPTIONS
+    from rlnas.strategies import DESCRIPTIONS, SETTINGS, settings_in_words
 
     console.print("[bold]Benchmarks[/] (-b NAME)")
     for name, summary, missing in benchmark_status(data):
@@ -144,9 +144,11 @@ def info(data: DataOption = None) -> None:
             f"<= {space.max_vertices} vertices, {space.num_edits} edits",
             highlight=False,
         )
-    console.print("[bold]Strategies[/] (--strategies a,b,...)")
+    console.print("[bold]Strategies[/] (--strategies a,b,...; their settings: --set NAME.FIELD=VALUE)")
     for name, text in DESCRIPTIONS.items():
         console.print(f"  {name:18s} {escape(text)}", highlight=False)
+        if name in SETTINGS:
+            console.print(f"  {'':18s} settings: {escape(settings_in_words(name))}", highlight=False)
     console.print("[bold]Shipped policies[/]")
     for policy in sorted(p.name for p in (resources.files("rlnas") / "policies").iterdir()):
         name = policy.removesuffix(".pt")
@@ -308,6 +310,14 @@ def training_options(
     return tuple((k, v) for k, v in given.items() if v is not None)
 
 
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="A strategy's setting, NAME.FIELD=VALUE (e.g. re.population_size=50); repeat for more. "
+        "rlnas info lists each strategy's settings.",
+    ),
+]
 BudgetSecondsOption = Annotated[
     float | None,
     typer.Option(help="Also stop once the queries' summed training time reaches this (benchmarks that report it)."),
@@ -337,9 +347,11 @@ def compare(
     width: WidthOption = None,
     depth: DepthOption = None,
     train_images: TrainImagesOption = None,
+    set_: SetOption = None,
 ) -> None:
     """Run strategies x runs on one benchmark; write results.csv, summary.json and anytime.png."""
     from rlnas.experiments.compare import CompareConfig, run_comparison
+    from rlnas.strategies import parse_settings
 
     if workers < 0:
         raise RlnasError(f"--workers must be 0 (one per core) or more, got {workers}")
@@ -350,7 +362,8 @@ def compare(
             f"--strategies {strategies!r} has an empty name; give names separated by commas, e.g. rs,ls,re"
         )
     options = training_options(epochs, width, depth, train_images)
-    config = CompareConfig(benchmark, names, budget, runs, seed, repeat, budget_seconds, space, options)
+    settings = parse_settings(set_ or [], names)
+    config = CompareConfig(benchmark, names, budget, runs, seed, repeat, budget_seconds, space, options, settings)
     with _progress_once_checked(console) as update:
         description = f"{benchmark}: {len(names)} strategies x {runs} runs"
         summary = run_comparison(
@@ -404,6 +417,10 @@ def print_summary(summary: dict) -> None:
     if marked:
         console.print(f"; in-distribution: the policy was trained on {summary['benchmark']}", end="")
     console.print()
+    for name, entry in summary["strategies"].items():
+        if entry.get("settings"):
+            given = ", ".join(f"{field}={value}" for field, value in entry["settings"].items())
+            console.print(f"{name} ran with {given}", highlight=False)
 
 
 @app.command()
@@ -471,6 +488,7 @@ def search(
     width: WidthOption = None,
     depth: DepthOption = None,
     train_images: TrainImagesOption = None,
+    set_: SetOption = None,
 ) -> None:
     """Search once with any strategy; print the best architecture found as JSON.
 
@@ -478,7 +496,7 @@ def search(
     from rlnas.benchmarks import check_benchmark, load_benchmark
     from rlnas.experiments.compare import claim_folder, rows_csv, run_rows
     from rlnas.files import write_atomic
-    from rlnas.strategies import check_strategy, make_strategy
+    from rlnas.strategies import check_strategy, make_strategy, parse_settings
     from rlnas.strategies.runner import InProcessExecutor, RayExecutor, run_search
 
     if (strategy is None) == (policy is None):
@@ -497,13 +515,15 @@ def search(
     options = training_options(epochs, width, depth, train_images)
     check_benchmark(benchmark, data, repeat, space, options)
     spec = strategy or f"agent:{policy}"
+    settings = dict((field, value) for _, field, value in parse_settings(set_ or [], [spec]))
     bench = load_benchmark(benchmark, data, repeat, space, options)
-    checked = check_strategy(spec, bench.space)  # a policy of another space fails before --out is written
+    checked = check_strategy(spec, bench.space, settings)  # a policy of another space fails before --out is written
     if out is not None:  # the journal resumes only the same search: these settings, recorded in search.json
-        settings = {"benchmark": benchmark, "repeat": repeat, "space": space, "options": options}
+        setup = {"benchmark": benchmark, "repeat": repeat, "space": space, "options": options}
         identity = {"strategy": spec, "seed": seed, "fingerprint": getattr(checked, "fingerprint", None)}
-        claim_folder(out, "search.json", settings | identity, "use another --out or the same arguments")
-    searcher = make_strategy(spec)  # a fresh one: the search starts it with the seed's generator
+        identity |= {"settings": settings} if settings else {}  # a folder of a search before --set still resumes
+        claim_folder(out, "search.json", setup | identity, "use another --out or the same arguments")
+    searcher = make_strategy(spec, settings)  # a fresh one: the search starts it with the seed's generator
     pool = RayExecutor(workers or 2, address) if executor == "ray" else InProcessExecutor()
     with _progress_once_checked(err_console) as update:
 
@@ -531,6 +551,7 @@ def search(
         "benchmark": bench.name,
         "metric": bench.metric,
         "strategy": spec,
+        **({"settings": settings} if settings else {}),
         "queries": len(history),
         "stop_reason": result.stop_reason,
         "best": {

@@ -21,6 +21,8 @@ from typing import Annotated
 
 import typer
 
+from rlnas.errors import kind_in_words
+
 SCALARS = (int, float, str, bool)
 #: An `int | None` field (None: "all") is an int option where 0 stands for None.
 OPTIONAL_INT = int | None
@@ -84,6 +86,37 @@ def config_parameters(
             )
         )
     return parameters
+
+
+def scalar_fields(cls: type) -> dict[str, object]:
+    """Each field of `cls` that a text can set (a scalar, or a scalar or None), with its default."""
+    hints = typing.get_type_hints(cls)
+    scalar = {}
+    for field in fields(cls):
+        kinds = [kind for kind in typing.get_args(hints[field.name]) or (hints[field.name],) if kind is not type(None)]
+        if field.init and len(kinds) == 1 and kinds[0] in SCALARS:
+            scalar[field.name] = field.default
+    return scalar
+
+
+def parse_field(cls: type, name: str, text: str) -> object:
+    """`text` read as a value of the scalar field `name` of `cls`: an int, a float, true/false, a string, or
+    `none` where the field may be None. A text of another kind is a ValueError naming what the field takes."""
+    hint = typing.get_type_hints(cls)[name]
+    optional = type(None) in typing.get_args(hint)
+    (kind,) = [k for k in typing.get_args(hint) or (hint,) if k is not type(None)]
+    if optional and text.lower() == "none":
+        return None
+    if kind is bool:
+        words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+        if text.lower() in words:
+            return words[text.lower()]
+    else:
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    raise ValueError(f"{name} takes {kind_in_words(kind)}{' or none' if optional else ''}, not {text!r}")
 
 
 def given_fields(cls: type, options: dict) -> dict:

@@ -35,7 +35,7 @@ from rlnas.devices import torch_threads
 from rlnas.errors import RlnasError
 from rlnas.files import remove_stale_temporaries, write_atomic
 from rlnas.ray_cluster import check_executor, start_ray
-from rlnas.strategies import check_strategy, make_strategy
+from rlnas.strategies import Settings, check_settings, check_strategy, make_strategy, settings_of
 from rlnas.strategies.runner import SearchResult, check_budget_seconds, run_search, space_size
 
 RESULT_FIELDS = ("strategy", "run", "query", "hash", "score", "best_so_far", "cost")
@@ -56,6 +56,8 @@ class CompareConfig:
     """The space of a csv: table or of train: children."""
     options: tuple[tuple[str, object], ...] = ()
     """Settings of benchmarks that take them (train:DATASET: epochs, width, depth...)."""
+    settings: Settings = ()
+    """Settings of the strategies, as `--set` gives them: (strategy name, field, value)."""
 
 
 def run_seed(seed: int, run: int) -> np.random.Generator:
@@ -122,9 +124,11 @@ def validate(config: CompareConfig, out: Path, data: str | None) -> dict[str, di
     size = space_size(benchmark)
     if size is not None and config.budget > size:
         raise RlnasError(f"--budget {config.budget} is more than the {size:,} architectures of {config.benchmark}")
+    check_settings(config.settings, config.strategies)
     identities = {}
     for name in config.strategies:
-        strategy = check_strategy(name, benchmark.space)  # an unknown name, a missing policy, another space
+        # an unknown name, a missing policy, another space, settings out of range
+        strategy = check_strategy(name, benchmark.space, settings_of(name, config.settings))
         if getattr(strategy, "training_seed", None) == config.seed:
             raise RlnasError(
                 f"--seed {config.seed} is the training seed of {name}; evaluate on disjoint seeds (e.g. --seed 1000)"
@@ -160,7 +164,7 @@ def claim_folder(out: Path, record_file: str, record: dict, fix: str, subfolders
         if path.exists():
             stored = json.loads(path.read_text())
             if stored != record:
-                changed = sorted(k for k in record if stored.get(k) != record[k])
+                changed = sorted(k for k in record.keys() | stored.keys() if stored.get(k) != record.get(k))
                 raise RlnasError(f"{out} holds a {what} with other settings ({', '.join(changed)} differ); {fix}")
         else:
             if out.is_dir():
@@ -184,7 +188,10 @@ def claim_folder(out: Path, record_file: str, record: dict, fix: str, subfolders
 def prepare_folder(out: Path, config: CompareConfig, identities: dict[str, dict]) -> None:
     """Create the folder (or check it holds the same comparison)."""
     fix = "use another --out or the same arguments (and the same policy files)"
-    claim_folder(out, "config.json", asdict(config) | {"identities": identities}, fix, subfolders=("runs",))
+    record = asdict(config) | {"identities": identities}
+    if not config.settings:
+        del record["settings"]  # a comparison of before --set still resumes
+    claim_folder(out, "config.json", record, fix, subfolders=("runs",))
 
 
 # ---------------------------------------------------------------------------- running
@@ -200,7 +207,7 @@ def execute_run(config: CompareConfig, strategy: str, run: int, out: str, data: 
     """Run one (strategy, run) and store its files; in a worker process, a Ray task or in-process."""
     benchmark = _benchmark(config, data)
     with torch_threads(1):  # one core per run: parallelism is across runs
-        searcher = make_strategy(strategy)
+        searcher = make_strategy(strategy, settings_of(strategy, config.settings))
         result = run_search(
             searcher, benchmark, config.budget, run_seed(config.seed, run), budget_seconds=config.budget_seconds
         )
@@ -374,6 +381,8 @@ def summarize(
         entry: dict = {"budgets": budgets, "in_distribution": bool(trained_on and benchmark.name in trained_on)}
         if trained_on is not None:
             entry["trained_on"] = trained_on
+        if settings_of(name, config.settings):
+            entry["settings"] = settings_of(name, config.settings)
         if run_endings is not None:
             ends = run_endings[name]
             entry["stop_reasons"] = dict(sorted(Counter(e["stop_reason"] for e in ends).items()))

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 
+from rlnas.config_options import parse_field, scalar_fields
+from rlnas.env.edit_guide import EditGuideConfig
 from rlnas.errors import RlnasError
 from rlnas.spaces import SearchSpace
 from rlnas.strategies.agent import AgentSearch
-from rlnas.strategies.agent_predictor import AgentPredictorSearch
-from rlnas.strategies.bananas import Bananas
+from rlnas.strategies.agent_predictor import AgentPredictorConfig, AgentPredictorSearch
+from rlnas.strategies.bananas import Bananas, BananasConfig
 from rlnas.strategies.base import Strategy
 from rlnas.strategies.baselines import LocalSearch, RandomSearch, RandomWalk, RegularizedEvolution
 from rlnas.strategies.learned import LearnedSearch
-from rlnas.strategies.reinforce import Reinforce
-from rlnas.strategies.tpe import TPE
+from rlnas.strategies.reinforce import Reinforce, ReinforceConfig
+from rlnas.strategies.tpe import TPE, TPEConfig
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "rs": RandomSearch,
@@ -55,9 +59,73 @@ TAKES_ARGUMENT = {
 #: The strategies whose spec may carry an argument.
 OPTIONAL_ARGUMENT = {"bananas": "bananas:PREDICTOR (path, the default, or gin)"}
 
+#: The strategies with settings (`--set NAME.FIELD=VALUE`): the dataclass that holds them, and the keyword the
+#: strategy takes an instance of it by (None: the strategy class is that dataclass, the settings its own fields).
+SETTINGS: dict[str, tuple[type, str | None]] = {
+    "ls": (LocalSearch, None),
+    "re": (RegularizedEvolution, None),
+    "reinforce": (ReinforceConfig, "config"),
+    "tpe": (TPEConfig, "config"),
+    "bananas": (BananasConfig, "config"),
+    "learned": (EditGuideConfig, "guide"),
+    "agent+predictor": (AgentPredictorConfig, "config"),
+}
+#: A strategy's settings as `--set` gives them and a comparison records them: (strategy name, field, value).
+Settings = tuple[tuple[str, str, object], ...]
 
-def make_strategy(spec: str) -> Strategy:
-    """A strategy from its name, or `name:argument` for those that take one (e.g. `agent:DIR`)."""
+
+def settings_in_words(name: str) -> str:
+    """The settings of strategy `name` with their defaults, as `rlnas info` and the errors list them."""
+    defaults = scalar_fields(SETTINGS[name][0]).items()
+    return ", ".join(
+        f"{field} ({f'{default:.4g}' if isinstance(default, float) else default})" for field, default in defaults
+    )
+
+
+def parse_settings(assignments: Sequence[str], specs: Sequence[str]) -> Settings:
+    """`--set` assignments `NAME.FIELD=VALUE`, each read as its field's type and checked by `check_settings`."""
+    settings = []
+    for assignment in assignments:
+        target, equals, text = assignment.partition("=")
+        name, dot, field = target.rpartition(".")
+        if not (equals and dot and name and field):
+            raise RlnasError(f"--set {assignment!r} is not NAME.FIELD=VALUE; write e.g. --set re.population_size=50")
+        check_settings(((name, field, text),), specs)
+        try:
+            settings.append((name, field, parse_field(SETTINGS[name][0], field, text)))
+        except ValueError as exc:
+            raise RlnasError(f"--set {assignment}: {exc}") from exc
+    return check_settings(tuple(settings), specs)
+
+
+def check_settings(settings: Settings, specs: Sequence[str]) -> Settings:
+    """`settings`, refused in one line where one names a strategy not among `specs` (by the name before any
+    colon) or one without settings, a field its settings lack, or a field given twice."""
+    listed = {spec.partition(":")[0] for spec in specs}
+    seen = set()
+    for name, field, _ in settings:
+        if name not in listed:
+            raise RlnasError(f"--set {name}.{field}: {name} is not among the strategies ({', '.join(specs)})")
+        if name not in SETTINGS:
+            raise RlnasError(f"--set {name}.{field}: {name} has no settings; those that have: {', '.join(SETTINGS)}")
+        if field not in scalar_fields(SETTINGS[name][0]):
+            known = settings_in_words(name)
+            raise RlnasError(f"--set {name}.{field}: {name} has no setting {field}; its settings: {known}")
+        if (name, field) in seen:
+            raise RlnasError(f"--set {name}.{field} is given twice; give each setting once")
+        seen.add((name, field))
+    return settings
+
+
+def settings_of(spec: str, settings: Settings) -> dict[str, object]:
+    """The fields `settings` gives the strategy of `spec` (by its name before any colon)."""
+    name = spec.partition(":")[0]
+    return {field: value for strategy, field, value in settings if strategy == name}
+
+
+def make_strategy(spec: str, settings: Mapping[str, object] | None = None) -> Strategy:
+    """A strategy from its name, or `name:argument` for those that take one (e.g. `agent:DIR`), with `settings`
+    (field -> value) for the fields of its settings dataclass (`SETTINGS`) that differ from their defaults."""
     name, colon, argument = spec.partition(":")
     if name not in STRATEGIES:
         raise RlnasError(f"unknown strategy {spec!r}; choose from {', '.join(STRATEGIES)}")
@@ -67,13 +135,17 @@ def make_strategy(spec: str) -> Strategy:
         raise RlnasError(f"{spec!r} has nothing after the colon; write {name} or {OPTIONAL_ARGUMENT[name]}")
     if name not in TAKES_ARGUMENT and name not in OPTIONAL_ARGUMENT and colon:
         raise RlnasError(f"the strategy {name} takes no argument; write {name}, not {spec!r}")
-    return STRATEGIES[name](argument) if argument else STRATEGIES[name]()
+    keywords: dict[str, object] = {}
+    if settings:
+        cls, keyword = SETTINGS[name]
+        keywords = dict(settings) if keyword is None else {keyword: cls(**settings)}
+    return STRATEGIES[name](argument, **keywords) if argument else STRATEGIES[name](**keywords)
 
 
-def check_strategy(spec: str, space: SearchSpace) -> Strategy:
-    """`make_strategy(spec)`, started once in `space` with a throwaway generator, so that a strategy that
+def check_strategy(spec: str, space: SearchSpace, settings: Mapping[str, object] | None = None) -> Strategy:
+    """`make_strategy(spec, settings)`, started once in `space` with a throwaway generator, so that a strategy that
     cannot act there (a policy trained in another space) fails before a worker starts or a file is written."""
-    strategy = make_strategy(spec)
+    strategy = make_strategy(spec, settings)
     strategy.start(space, np.random.default_rng(0))
     return strategy
 

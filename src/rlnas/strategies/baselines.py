@@ -15,6 +15,7 @@ import numpy as np
 
 from rlnas.benchmarks import Evaluation
 from rlnas.cells import Cell
+from rlnas.errors import ConfigError
 from rlnas.spaces import SearchSpace
 from rlnas.strategies.base import Strategy
 
@@ -61,7 +62,12 @@ class LocalSearch(Strategy):
     """
 
     num_init: int = 10
+    """Random cells queried before the first centre (NASLib's default)."""
     name = "ls"
+
+    def __post_init__(self) -> None:
+        if self.num_init < 1:
+            raise ConfigError(f"ls setting num_init must be at least 1, got {self.num_init}")
 
     def start(self, space: SearchSpace, rng: np.random.Generator) -> None:
         super().start(space, rng)
@@ -110,8 +116,15 @@ class RegularizedEvolution(Strategy):
     """
 
     population_size: int = 30
+    """Members kept: each new result joins, and the oldest dies."""
     tournament_size: int = 10
+    """Members drawn at random per proposal; the best of them is mutated."""
     name = "re"
+
+    def __post_init__(self) -> None:
+        for name in ("population_size", "tournament_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"re setting {name} must be at least 1, got {getattr(self, name)}")
 
     def start(self, space: SearchSpace, rng: np.random.Generator) -> None:
         super().start(space, rng)

@@ -59,6 +59,8 @@ class LearnedSearch(Strategy):
             policy, edits = policy.rsplit(":", 1)
         if edits not in EDIT_CHOICES:
             raise RlnasError(f"unknown edit choice {edits!r} in learned:NAME:EDITS; choose {', '.join(EDIT_CHOICES)}")
+        if guide is not None and edits != "guided":
+            raise RlnasError(f"the guide's settings are for learned:NAME:guided, not {edits} edits; add :guided")
         self.policy = policy if isinstance(policy, GeneralPolicy) else GeneralPolicy.load(policy)
         self.budget = budget
         self.edits = edits
