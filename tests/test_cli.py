@@ -332,3 +332,42 @@ def test_after_ctrl_c_each_command_says_how_to_go_on(argv, hint, monkeypatch, ca
         rlnas.cli.main()
     assert stopped.value.code == 130
     assert hint in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("failure", "words"),
+    [
+        (
+            RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                "you tried to allocate 40000000000 bytes. Error code 12 (Cannot allocate memory)"
+            ),
+            "an allocation of 37.3 GiB",
+        ),
+        (RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.1 GiB total)"), "20.00 GiB"),
+        (MemoryError(), "--width"),
+    ],
+)
+def test_running_out_of_memory_is_one_line_saying_what_to_lower(failure, words, monkeypatch, capsys):
+    import rlnas.cli
+
+    def fails(**_):
+        raise failure
+
+    monkeypatch.setattr(rlnas.cli, "app", fails)
+    with pytest.raises(SystemExit) as stopped:
+        rlnas.cli.main()
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.startswith("error: out of memory") and err.count("\n") == 1
+    assert words in err
+
+
+def test_another_runtime_error_is_not_mistaken_for_memory(monkeypatch):
+    import rlnas.cli
+
+    def fails(**_):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(rlnas.cli, "app", fails)
+    with pytest.raises(RuntimeError, match="shapes"):
+        rlnas.cli.main()

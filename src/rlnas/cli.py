@@ -882,6 +882,20 @@ AFTER_INTERRUPT = {
 }
 
 
+#: How PyTorch words a failed allocation, on the CPU ("can't allocate memory") and on a GPU ("out of memory").
+OUT_OF_MEMORY = re.compile(r"can't allocate memory|out of memory", re.IGNORECASE)
+
+
+def out_of_memory_line(exc: BaseException) -> str:
+    """One line for a failed allocation: its size where PyTorch says it, and what to lower."""
+    size = re.search(r"allocate (\d+) bytes|allocate ([\d.]+ [KMGT]iB)", str(exc))
+    tried = "" if size is None else f" (an allocation of {size[2] or f'{int(size[1]) / 2**30:.1f} GiB'})"
+    return (
+        f"out of memory{tried}; lower what sizes the networks or their batches (--width, --depth, --batch-size, "
+        "--train-images), then run again (finished work is kept)"
+    )
+
+
 def main() -> None:
     try:
         status = app(standalone_mode=False)
@@ -904,6 +918,11 @@ def main() -> None:
         where = f" ({exc.filename})" if exc.filename else ""
         fix = "free space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "check the path"
         print(f"error: {exc.strerror or exc}{where}; {fix} or choose another --out, then run again", file=sys.stderr)
+        sys.exit(2)
+    except (MemoryError, RuntimeError) as exc:  # torch reports a failed allocation as a RuntimeError
+        if not isinstance(exc, MemoryError) and not OUT_OF_MEMORY.search(str(exc)):
+            raise
+        print(f"error: {out_of_memory_line(exc)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         status = INTERRUPTED
