@@ -15,9 +15,7 @@ before any worker starts) and listing the benchmarks (`rlnas info`) stay cheap.
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
-import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from pathlib import Path
 from rlnas.benchmarks.base import REPEATS, Benchmark, Evaluation, QuerySession, ToldResults, check_repeat
 from rlnas.errors import DataError, RlnasError
 from rlnas.spaces import SPACES, SearchSpace
+from rlnas.user_classes import check_user_class, import_attribute
 
 ENTRY_POINT_GROUP = "rlnas.benchmarks"
 
@@ -391,34 +390,8 @@ def _user_class(name: str) -> type[Benchmark]:
         if not colon or not module_name or not attribute:
             family = [known for known in BUILTINS if known.partition("-")[0] == name.partition("-")[0]]
             raise RlnasError(f"unknown benchmark {name!r}; choose one of {', '.join(family) or _choices()}")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name.split(".")[0]:
-                raise RlnasError(
-                    f"unknown benchmark {name!r}: no module {module_name!r} to import (put it on PYTHONPATH); "
-                    f"or choose one of {_choices()}"
-                ) from exc
-            raise RlnasError(f"cannot import {module_name!r} for the benchmark {name!r}: {exc}") from exc
-        except ImportError as exc:
-            raise RlnasError(f"cannot import {module_name!r} for the benchmark {name!r}: {exc}") from exc
-        target = module
-        for part in attribute.split("."):
-            target = getattr(target, part, None)
-            if target is None:
-                raise RlnasError(f"{module_name!r} has no {attribute!r}; give the benchmark as module:Class")
-    if not (inspect.isclass(target) and issubclass(target, Benchmark)):
-        raise RlnasError(f"{name!r} is not a subclass of rlnas.benchmarks.Benchmark; subclass it and implement lookup")
-    if inspect.isabstract(target):
-        missing = ", ".join(sorted(target.__abstractmethods__))
-        raise RlnasError(f"{name!r} does not implement {missing}; a Benchmark needs at least lookup")
-    try:
-        inspect.signature(target).bind()
-    except TypeError as exc:
-        raise RlnasError(
-            f"{name!r} must be constructible with no arguments ({exc}); give its parameters defaults"
-        ) from exc
-    return target
+        target = import_attribute(name, "benchmark", _choices())
+    return check_user_class(target, name, Benchmark, "rlnas.benchmarks.Benchmark", "lookup")
 
 
 def _construct(cls: type[Benchmark], name: str) -> Benchmark:

@@ -18,6 +18,7 @@ from rlnas.strategies.baselines import LocalSearch, RandomSearch, RandomWalk, Re
 from rlnas.strategies.learned import LearnedSearch
 from rlnas.strategies.reinforce import Reinforce, ReinforceConfig
 from rlnas.strategies.tpe import TPE, TPEConfig
+from rlnas.user_classes import check_user_class, import_attribute
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "rs": RandomSearch,
@@ -46,6 +47,7 @@ DESCRIPTIONS = {
     "bananas:gin ranks with a graph network",
     "agent+predictor": "a general policy whose best actions a predictor screens (bananas' predictor and acquisition): "
     "agent+predictor:NAME[:gin]",
+    "module:Class": "your own Strategy subclass (rlnas.strategies.base.Strategy: ask and tell), made with no arguments",
 }
 
 
@@ -127,8 +129,10 @@ def make_strategy(spec: str, settings: Mapping[str, object] | None = None) -> St
     """A strategy from its name, or `name:argument` for those that take one (e.g. `agent:DIR`), with `settings`
     (field -> value) for the fields of its settings dataclass (`SETTINGS`) that differ from their defaults."""
     name, colon, argument = spec.partition(":")
+    if name not in STRATEGIES and colon and argument:
+        return user_strategy(spec)()
     if name not in STRATEGIES:
-        raise RlnasError(f"unknown strategy {spec!r}; choose from {', '.join(STRATEGIES)}")
+        raise RlnasError(f"unknown strategy {spec!r}; choose from {', '.join(STRATEGIES)}, or module:Class")
     if name in TAKES_ARGUMENT and not argument:
         raise RlnasError(f"the strategy {name} needs an argument: {TAKES_ARGUMENT[name]}")
     if name in OPTIONAL_ARGUMENT and colon and not argument:
@@ -142,6 +146,16 @@ def make_strategy(spec: str, settings: Mapping[str, object] | None = None) -> St
     return STRATEGIES[name](argument, **keywords) if argument else STRATEGIES[name](**keywords)
 
 
+def user_strategy(spec: str) -> type[Strategy]:
+    """The user's Strategy subclass that `module:Class` names, checked as a user's benchmark is (one line for
+    each mistake); it is made with no arguments and must name itself (`name`, its label in the results)."""
+    target = import_attribute(spec, "strategy", f"{', '.join(STRATEGIES)}")
+    cls = check_user_class(target, spec, Strategy, "rlnas.strategies.base.Strategy", "ask and tell")
+    if not isinstance(getattr(cls, "name", None), str):
+        raise RlnasError(f"{spec!r} has no name; give the class a name = '...' (its label in the results)")
+    return cls
+
+
 def check_strategy(spec: str, space: SearchSpace, settings: Mapping[str, object] | None = None) -> Strategy:
     """`make_strategy(spec, settings)`, started once in `space` with a throwaway generator, so that a strategy that
     cannot act there (a policy trained in another space) fails before a worker starts or a file is written."""
@@ -150,4 +164,18 @@ def check_strategy(spec: str, space: SearchSpace, settings: Mapping[str, object]
     return strategy
 
 
-__all__ = ["DESCRIPTIONS", "STRATEGIES", "TAKES_ARGUMENT", "Strategy", "check_strategy", "make_strategy"]
+__all__ = [
+    "DESCRIPTIONS",
+    "SETTINGS",
+    "STRATEGIES",
+    "TAKES_ARGUMENT",
+    "Settings",
+    "Strategy",
+    "check_settings",
+    "check_strategy",
+    "make_strategy",
+    "parse_settings",
+    "settings_in_words",
+    "settings_of",
+    "user_strategy",
+]
