@@ -116,6 +116,7 @@ def test_compare_and_plots_from_the_command_line(tmp_path, data_path):
     )
     assert result.returncode == 0, result.stderr
     assert "mean regret" in result.stdout and (tmp_path / "cmp" / "anytime.png").exists()
+    assert "strategies x 2 runs" in result.stderr and "strategies x" not in result.stdout  # progress on stderr
     result = rlnas("plot", "sampler", "--draws", "2000", "--out", str(tmp_path / "s.png"), "--data", str(data_path))
     assert result.returncode == 0 and "total variation" in result.stdout, result.stderr
     result = rlnas("plot", "rewards", "-b", "nb201-cifar10", "--alpha", "6", "--out", str(tmp_path / "r.png"))

@@ -59,7 +59,7 @@ app.add_typer(plot_app, name="plot")
 # Piped output (logs, CI) gets room for the summary table instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 140)
 #: Progress and notes of the commands whose standard output is JSON (search, enas), so that it pipes.
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 DataOption = Annotated[
     str | None,
@@ -240,7 +240,7 @@ def data_command(
             )
         build_cache(table, cache_dir() / OFFICIAL_CACHE)
         console.print(f"converted {len(table):,} cells into {cache_dir() / OFFICIAL_CACHE}")
-    with console.status("building the NB101 cache (once, about 15 s)"):
+    with err_console.status("building the NB101 cache (once, about 15 s)"):
         path = prepare(data)
     console.print(f"NB101 cache ready: {path}")
 
@@ -251,22 +251,23 @@ def print_json(report: dict) -> None:
     print(re.sub(r"\[\s+([-\d.,\s]+?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text))
 
 
-def _progress(on: Console = console) -> Progress:
+def _progress() -> Progress:
+    """A progress bar on stderr, as every command draws one: stdout holds only results."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=on,
+        console=err_console,
         transient=False,
     )
 
 
 @contextlib.contextmanager
-def _progress_once_checked(on: Console) -> Iterator[Callable[[int, int | None, str], None]]:
+def _progress_once_checked() -> Iterator[Callable[[int, int | None, str], None]]:
     """`update(completed, total, description)` of a progress bar drawn from its first update: the commands
     update only once their arguments are checked, so a refused command prints its error line alone."""
-    progress = _progress(on)
+    progress = _progress()
     tasks = []
 
     def update(completed: int, total: int | None, description: str) -> None:
@@ -364,7 +365,7 @@ def compare(
     options = training_options(epochs, width, depth, train_images)
     settings = parse_settings(set_ or [], names)
     config = CompareConfig(benchmark, names, budget, runs, seed, repeat, budget_seconds, space, options, settings)
-    with _progress_once_checked(console) as update:
+    with _progress_once_checked() as update:
         description = f"{benchmark}: {len(names)} strategies x {runs} runs"
         summary = run_comparison(
             config,
@@ -442,7 +443,7 @@ def demo(
 
         policy = str(out / "policy" / "policy.pt")
         run_general_train_command(
-            console=console, tasks=SHIPPED_POLICIES / DEMO_TASKS, out=out / "policy", **DEMO_TRAINING
+            console=err_console, tasks=SHIPPED_POLICIES / DEMO_TASKS, out=out / "policy", **DEMO_TRAINING
         )
     compare(
         benchmark="nb201-cifar10",
@@ -525,7 +526,7 @@ def search(
         claim_folder(out, "search.json", setup | identity, "use another --out or the same arguments")
     searcher = make_strategy(spec, settings)  # a fresh one: the search starts it with the seed's generator
     pool = RayExecutor(workers or 2, address) if executor == "ray" else InProcessExecutor()
-    with _progress_once_checked(err_console) as update:
+    with _progress_once_checked() as update:
 
         def show(search, result) -> None:
             best = search.best.score if search.best is not None else float("nan")
@@ -706,7 +707,7 @@ def train_command(
             resume=resume,
             address=address,
             data=data,
-            console=console,
+            console=err_console,
             **hyperparameters,
         )
         return
@@ -723,7 +724,7 @@ def train_command(
         resume=resume,
         address=address,
         data=data,
-        console=console,
+        console=err_console,
         **hyperparameters,
     )
 
