@@ -366,7 +366,7 @@ def compare(
     settings = parse_settings(set_ or [], names)
     config = CompareConfig(benchmark, names, budget, runs, seed, repeat, budget_seconds, space, options, settings)
     with _progress_once_checked() as update:
-        description = f"{benchmark}: {len(names)} strategies x {runs} runs"
+        description = f"{benchmark}: {len(names)} {'strategy' if len(names) == 1 else 'strategies'} x {runs} runs"
         summary = run_comparison(
             config,
             out,
