@@ -124,3 +124,9 @@ def test_the_command_line_takes_settings_and_prints_them(tmp_path):
     wrong = rlnas("compare", "--strategies", "re", "--set", "re.tournament=3", "--out", str(tmp_path / "c"))
     assert_one_line_error(wrong, "re has no setting tournament")
     assert not (tmp_path / "c").exists()
+
+
+def test_info_lists_each_strategys_settings_with_their_defaults():
+    listed = rlnas("info").stdout
+    assert "settings: population_size (30), tournament_size (10)" in listed
+    assert "fresh_uniform (0.3333)" in listed and "module:Class" in listed
