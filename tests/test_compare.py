@@ -127,3 +127,42 @@ def test_a_single_run_has_no_interval_and_the_summary_is_strict_json(tmp_path):
     summary = run_comparison(CompareConfig("nb201-cifar10", ("rs",), 10, 1, 0), tmp_path)
     assert summary["strategies"]["rs"]["budgets"]["10"]["ci95"] is None
     assert json.loads((tmp_path / "summary.json").read_text(), parse_constant=refuse) == summary
+
+
+SCALED_TABLE = '''
+import os
+
+from rlnas.benchmarks import Benchmark
+from rlnas.benchmarks.nb201 import NB201Benchmark
+
+
+class ScaledNB201(Benchmark):
+    """NB201-cifar10 with its scores times $TABLE_SCALE: a user's table whose scores change under one name."""
+
+    name, metric = "scaled-nb201", "scaled_accuracy"
+
+    def __init__(self):
+        self.inner = NB201Benchmark("cifar10")
+        self.space = self.inner.space
+        self.scale = float(os.environ.get("TABLE_SCALE", "1"))
+
+    def lookup(self, pruned, rng):
+        result = self.inner.lookup(pruned, rng)
+        return type(result)(result.cell, result.hash, result.score * self.scale, {})
+
+    def all_scores(self):
+        return self.inner.all_scores() * self.scale
+'''
+
+
+def test_a_comparison_resumes_only_on_the_scores_it_started_on(tmp_path, monkeypatch):
+    (tmp_path / "scaled_table.py").write_text(SCALED_TABLE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = CompareConfig("scaled_table:ScaledNB201", ("rs",), budget=10, runs=2, seed=0)
+    first = run_comparison(config, tmp_path / "out")
+    assert "scores_digest" in json.loads((tmp_path / "out" / "config.json").read_text())
+    monkeypatch.setenv("TABLE_SCALE", "0.5")
+    with pytest.raises(RlnasError, match="these differ: scores_digest"):
+        run_comparison(config, tmp_path / "out")
+    monkeypatch.setenv("TABLE_SCALE", "1")
+    assert run_comparison(config, tmp_path / "out") == first

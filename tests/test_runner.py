@@ -11,6 +11,7 @@ import pytest
 
 from rlnas.benchmarks import Evaluation
 from rlnas.benchmarks.nb201 import NB201Benchmark
+from rlnas.benchmarks.transformed import TransformedScores
 from rlnas.cells import Cell
 from rlnas.errors import RlnasError
 from rlnas.spaces import DAGSpace
@@ -215,3 +216,41 @@ def test_a_search_takes_a_seed_or_a_generator_and_needs_one():
     assert asked(7) == asked(np.random.default_rng(7)) != asked(8)
     with pytest.raises(TypeError):
         Search(space, RegularizedEvolution(), 12)  # no unseeded default
+
+
+def test_a_strategy_that_asks_for_nothing_with_nothing_in_flight_has_finished(nb201):
+    class FiveOnly(RandomSearch):
+        def start(self, space, rng):
+            super().start(space, rng)
+            self.left = 5
+
+        def ask(self):
+            self.left -= 1
+            return self.space.sample(self.rng) if self.left >= 0 else None
+
+    result = run_search(FiveOnly(), nb201, 50, np.random.default_rng(0))
+    assert result.stop_reason == "strategy_finished" and len(result.history) == 5
+
+
+def test_a_lookup_that_returns_no_evaluation_is_one_line(nb201):
+    class BareFloat(NB201Benchmark):
+        def lookup(self, pruned, rng):
+            return 0.5
+
+    with pytest.raises(RlnasError, match="nb201-cifar10's lookup returned a float, not an Evaluation"):
+        run_search(make_strategy("rs"), BareFloat("cifar10"), 5, 0)
+    search = Search(nb201.space, make_strategy("rs"), 5, 0)
+    cell = search.ask()
+    with pytest.raises(RlnasError, match="takes an Evaluation or a score, not a str"):
+        search.tell(cell, "0.5")
+    assert search.tell(cell, np.float32(0.5)).score == 0.5  # numpy scores are scores
+
+
+def test_a_journal_replays_only_the_same_scores(nb201, tmp_path):
+    journal = tmp_path / "journal.sqlite"
+    run_search(make_strategy("re"), nb201, 10, 5, journal=journal)
+    halved = TransformedScores(nb201, lambda scores: scores / 2, name=nb201.name)
+    with pytest.raises(RlnasError, match="when its scores were others"):
+        run_search(make_strategy("re"), halved, 10, 5, journal=journal)
+    again = run_search(make_strategy("re"), nb201, 12, 5, journal=journal)
+    assert len(again.history) == 12

@@ -101,7 +101,7 @@ def test_a_comparison_uses_records_and_resumes_only_its_settings(tmp_path):
     assert "settings" not in default["strategies"]["re"]
     assert "settings" not in json.loads((tmp_path / "plain" / "config.json").read_text())
     assert summary["strategies"]["re"]["budgets"] != default["strategies"]["re"]["budgets"]
-    with pytest.raises(RlnasError, match="settings differ"):
+    with pytest.raises(RlnasError, match="these differ: settings"):
         run_comparison(plain, tmp_path / "small")
     assert run_comparison(small, tmp_path / "small") == summary
 
@@ -120,7 +120,7 @@ def test_the_command_line_takes_settings_and_prints_them(tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["settings"] == {"population_size": 4}
     again = rlnas("search", "--strategy", "re", "--budget", "15", "--out", str(tmp_path / "s"))
-    assert_one_line_error(again, "settings differ")
+    assert_one_line_error(again, "these differ: settings")
     wrong = rlnas("compare", "--strategies", "re", "--set", "re.tournament=3", "--out", str(tmp_path / "c"))
     assert_one_line_error(wrong, "re has no setting tournament")
     assert not (tmp_path / "c").exists()

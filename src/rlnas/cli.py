@@ -494,7 +494,7 @@ def search(
     """Search once with any strategy; print the best architecture found as JSON.
 
     For train: benchmarks with --out, its trained network is saved as DIR/model.pt."""
-    from rlnas.benchmarks import check_benchmark, load_benchmark
+    from rlnas.benchmarks import check_benchmark, load_benchmark, scores_digest
     from rlnas.experiments.compare import claim_folder, rows_csv, run_rows
     from rlnas.files import write_atomic
     from rlnas.strategies import check_strategy, make_strategy, parse_settings
@@ -521,6 +521,7 @@ def search(
     checked = check_strategy(spec, bench.space, settings)  # a policy of another space fails before --out is written
     if out is not None:  # the journal resumes only the same search: these settings, recorded in search.json
         setup = {"benchmark": benchmark, "repeat": repeat, "space": space, "options": options}
+        setup |= {"scores_digest": digest} if (digest := scores_digest(bench)) else {}  # the same table's scores
         identity = {"strategy": spec, "seed": seed, "fingerprint": getattr(checked, "fingerprint", None)}
         identity |= {"settings": settings} if settings else {}  # a folder of a search before --set still resumes
         claim_folder(out, "search.json", setup | identity, "use another --out or the same arguments")
@@ -548,6 +549,8 @@ def search(
         write_atomic(out / "results.csv", rows_csv(run_rows(searcher.name, 0, result, bench.cost_metric)))
     if result.stop_reason in ("exhausted", "stalled"):
         err_console.print(f"note: the search stopped early ({result.stop_reason}): no new architecture could be found")
+    elif result.stop_reason == "strategy_finished":
+        err_console.print("note: the search stopped early: the strategy asked for nothing more")
     report = {
         "benchmark": bench.name,
         "metric": bench.metric,

@@ -22,7 +22,15 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from rlnas.benchmarks.base import REPEATS, Benchmark, Evaluation, QuerySession, ToldResults, check_repeat
+from rlnas.benchmarks.base import (
+    REPEATS,
+    Benchmark,
+    Evaluation,
+    QuerySession,
+    ToldResults,
+    check_repeat,
+    scores_digest,
+)
 from rlnas.errors import DataError, RlnasError
 from rlnas.spaces import SPACES, SearchSpace
 from rlnas.user_classes import check_user_class, import_attribute
@@ -416,4 +424,5 @@ __all__ = [
     "benchmark_status",
     "check_benchmark",
     "load_benchmark",
+    "scores_digest",
 ]

@@ -8,6 +8,7 @@ unique architectures, as in every fair NAS comparison.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -73,6 +74,17 @@ class Benchmark(ABC):
 
     def session(self, budget: int | None = None, rng: np.random.Generator | None = None) -> QuerySession:
         return QuerySession(self, budget, rng)
+
+
+def scores_digest(benchmark: Benchmark) -> str | None:
+    """A digest of every architecture's score, in table order, where the benchmark has a table of them
+    (`all_scores`); None otherwise. A resumed comparison or search refuses a table whose scores changed
+    since its first results (a user's CSV file edited, another data folder)."""
+    try:
+        scores = benchmark.all_scores()
+    except RlnasError:
+        return None
+    return hashlib.sha256(np.ascontiguousarray(scores, dtype=np.float64).tobytes()).hexdigest()[:16]
 
 
 class QuerySession:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rlnas.benchmarks import Benchmark, check_benchmark, load_benchmark
+from rlnas.benchmarks import Benchmark, check_benchmark, load_benchmark, scores_digest
 from rlnas.devices import torch_threads
 from rlnas.errors import RlnasError
 from rlnas.files import remove_stale_temporaries, write_atomic
@@ -165,7 +165,9 @@ def claim_folder(out: Path, record_file: str, record: dict, fix: str, subfolders
             stored = json.loads(path.read_text())
             if stored != record:
                 changed = sorted(k for k in record.keys() | stored.keys() if stored.get(k) != record.get(k))
-                raise RlnasError(f"{out} holds a {what} with other settings ({', '.join(changed)} differ); {fix}")
+                raise RlnasError(
+                    f"{out} holds a {what} with other settings (these differ: {', '.join(changed)}); {fix}"
+                )
         else:
             if out.is_dir():
                 remove_stale_temporaries(out)
@@ -185,10 +187,10 @@ def claim_folder(out: Path, record_file: str, record: dict, fix: str, subfolders
         raise RlnasError(f"cannot write to {out} ({exc.strerror}); give a writable --out with free space") from exc
 
 
-def prepare_folder(out: Path, config: CompareConfig, identities: dict[str, dict]) -> None:
-    """Create the folder (or check it holds the same comparison)."""
-    fix = "use another --out or the same arguments (and the same policy files)"
-    record = asdict(config) | {"identities": identities}
+def prepare_folder(out: Path, config: CompareConfig, identities: dict[str, dict], digest: str | None) -> None:
+    """Create the folder (or check it holds the same comparison, on a table of the same scores: `digest`)."""
+    fix = "use another --out or the same arguments (and the same policy files and data)"
+    record = asdict(config) | {"identities": identities} | ({"scores_digest": digest} if digest else {})
     if not config.settings:
         del record["settings"]  # a comparison of before --set still resumes
     claim_folder(out, "config.json", record, fix, subfolders=("runs",))
@@ -231,8 +233,9 @@ def run_comparison(
     if workers < 1:
         raise RlnasError(f"--workers must be at least 1, got {workers}")
     check_executor(executor)
+    _benchmark.cache_clear()  # a table edited since the last comparison in this process is read again
     identities = validate(config, out, data)
-    prepare_folder(out, config, identities)
+    prepare_folder(out, config, identities, scores_digest(_benchmark(config, data)))
     jobs = [(s, r) for r in range(config.runs) for s in config.strategies if not _run_file(out, s, r).exists()]
     missing = set(jobs)
     for s, r in ((s, r) for r in range(config.runs) for s in config.strategies if (s, r) not in missing):

@@ -36,7 +36,8 @@ class Strategy(ABC):
 
     @abstractmethod
     def ask(self) -> Cell | None:
-        """The next cell to evaluate, or None to wait for the results of the cells in flight.
+        """The next cell to evaluate, or None to wait for the results of the cells in flight; None with
+        nothing in flight ends the run (`stop_reason` "strategy_finished").
 
         A cell that was evaluated before is told back at once, for free (`new` is False).
         """

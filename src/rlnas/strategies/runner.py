@@ -19,6 +19,7 @@ the journal instead of evaluating again, so nothing evaluated is lost or paid tw
 from __future__ import annotations
 
 import math
+import numbers
 import pickle
 import sqlite3
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rlnas.benchmarks import Benchmark, Evaluation, ToldResults
+from rlnas.benchmarks import Benchmark, Evaluation, ToldResults, scores_digest
 from rlnas.cells import Cell
 from rlnas.errors import RlnasError
 from rlnas.ray_cluster import start_ray
@@ -121,10 +122,13 @@ class Search:
     # ------------------------------------------------------------------ ask / tell
     def ask(self) -> Cell | None:
         """The next new architecture (pruned) to evaluate, or None when the strategy waits for
-        results in flight or the search is over (`stop_reason` says why)."""
+        results in flight or the search is over (`stop_reason` says why). A strategy that asks for nothing
+        while nothing is in flight has finished: no result can arrive to change its mind."""
         while self.stop_reason is None and self._room():
             cell = self.strategy.ask()
             if cell is None:
+                if not self._pending:
+                    self.stop_reason = "strategy_finished"
                 return None
             pruned, identity, known = self.session.find(cell)
             if known is not None:
@@ -147,6 +151,13 @@ class Search:
         identity = self.benchmark.identity(cell)
         if identity not in self._pending:
             raise RlnasError("tell() got a cell that ask() did not return (or that was told already)")
+        if not isinstance(self.benchmark, ToldResults) and not isinstance(result, Evaluation):
+            raise RlnasError(
+                f"{self.benchmark.name}'s lookup returned a {type(result).__name__}, not an Evaluation; "
+                "return Evaluation(pruned, hash, score, metrics)"
+            )
+        if not isinstance(result, Evaluation | numbers.Real):
+            raise RlnasError(f"tell() takes an Evaluation or a score, not a {type(result).__name__}")
         score = result.score if isinstance(result, Evaluation) else float(result)
         if not math.isfinite(score):  # a NaN would stay the best found, and no later score could beat it
             source = "the score told" if isinstance(self.benchmark, ToldResults) else f"{self.benchmark.name}'s score"
@@ -285,18 +296,24 @@ class Executor(Protocol):
 
 class Journal:
     """Every result of one search, appended to SQLite as it arrives (it survives a kill -9), with the name of
-    the benchmark it came from: a journal replays only into a search of the same benchmark."""
+    the benchmark it came from and, for a table, the digest of its scores (`scores_digest`): a journal replays
+    only into a search of the same benchmark, on the same scores."""
 
     def __init__(self, path: Path, benchmark: Benchmark):
         self.path = Path(path)
+        digest = scores_digest(benchmark) or ""
         try:
             self._db = sqlite3.connect(self.path)
             with self._db:
                 self._db.execute("CREATE TABLE IF NOT EXISTS results (seq INTEGER PRIMARY KEY, evaluation BLOB)")
                 self._db.execute("CREATE TABLE IF NOT EXISTS benchmark (name TEXT)")
+                self._db.execute("CREATE TABLE IF NOT EXISTS scores (digest TEXT)")  # not in journals before it
                 names = [row[0] for row in self._db.execute("SELECT name FROM benchmark")]
                 if not names:
                     self._db.execute("INSERT INTO benchmark VALUES (?)", (benchmark.name,))
+                digests = [row[0] for row in self._db.execute("SELECT digest FROM scores")]
+                if not digests:
+                    self._db.execute("INSERT INTO scores VALUES (?)", (digest,))
             rows = self._db.execute("SELECT evaluation FROM results ORDER BY seq").fetchall()
             known = [pickle.loads(row[0]) for row in rows]
         except (sqlite3.Error, pickle.UnpicklingError, EOFError, AttributeError) as exc:
@@ -306,6 +323,12 @@ class Journal:
             raise RlnasError(
                 f"the search journal {self.path} holds results of {names[0]}, not {benchmark.name}; "
                 "give this search another journal (--out)"
+            )
+        if digests and digests[0] != digest:
+            self._db.close()
+            raise RlnasError(
+                f"the search journal {self.path} holds results of {benchmark.name} when its scores were others "
+                "(the table changed since); give this search another journal (--out)"
             )
         self.known = {benchmark.identity(result.cell): result for result in known}
 
@@ -329,7 +352,8 @@ class SearchResult:
     cost: float
     """Summed cost (the benchmark's `cost_metric`, seconds of training) of the unique queries."""
     stop_reason: str
-    """budget, budget_seconds, exhausted (every architecture of the space) or stalled."""
+    """budget, budget_seconds, exhausted (every architecture of the space), stalled (the strategy only
+    proposes what it has seen) or strategy_finished (it asked for nothing with nothing in flight)."""
 
     @property
     def best(self) -> Evaluation | None:
