@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -931,6 +932,8 @@ def main() -> None:
     except KeyboardInterrupt:
         status = INTERRUPTED
     if status == INTERRUPTED:
+        # a second Ctrl-C (or `timeout`'s second signal) while the workers shut down would print a traceback
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")
         hint = AFTER_INTERRUPT.get(command, "run the same command again to resume")
         print(f"interrupted; {hint}", file=sys.stderr)
