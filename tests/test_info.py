@@ -117,6 +117,15 @@ class NoSpace(Benchmark):
 
     def lookup(self, pruned, rng):
         raise AssertionError
+
+
+class NeedsWeights(MyTable):
+    def __init__(self):
+        raise FileNotFoundError("weights.pt not found")
+
+
+class SpaceByName(NoSpace):
+    space = "nb201"
 '''
 
 
@@ -167,3 +176,18 @@ def test_a_benchmark_offered_through_an_entry_point(user_module):
         check_benchmark("broken")
     listed = {name: summary for name, summary, _ in benchmark_status()}
     assert listed["mytable"] == "entry point rlnas.benchmarks: my_benchmarks:MyTable"
+
+
+def test_a_users_class_that_fails_when_made_or_imported_is_one_line(user_module):
+    for spec, words in [
+        (
+            "my_benchmarks:NeedsWeights",
+            "the benchmark 'my_benchmarks:NeedsWeights' failed when made: FileNotFoundError",
+        ),
+        ("my_benchmarks:SpaceByName", "sets space to a str, not a SearchSpace"),
+    ]:
+        with pytest.raises(RlnasError, match=words):
+            load_benchmark(spec)
+    (user_module / "broken_module.py").write_text("def oops(:\n")
+    with pytest.raises(RlnasError, match=r"cannot import 'broken_module' .*SyntaxError"):
+        load_benchmark("broken_module:X")

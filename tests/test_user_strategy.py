@@ -49,6 +49,11 @@ USER_MODULE = textwrap.dedent('''
     class NeedsArgs(BestNeighbour):
         def __init__(self, width):
             pass
+
+
+    class FailsWhenMade(BestNeighbour):
+        def __init__(self):
+            raise ValueError("no GPU here")
 ''')
 
 
@@ -76,6 +81,7 @@ def test_a_users_strategy_runs_in_a_comparison_beside_the_built_in_ones(user_mod
         ("my_strategies:NoTell", "does not implement tell"),
         ("my_strategies:Nameless", "has no name"),
         ("my_strategies:NeedsArgs", "must be constructible with no arguments"),
+        ("my_strategies:FailsWhenMade", "failed when made: ValueError: no GPU here"),
         ("numpy:ndarray", "is not a subclass of rlnas.strategies.base.Strategy"),
         ("not_a_module_here:X", "no module 'not_a_module_here' to import"),
         ("bogus", "or module:Class"),

@@ -1,8 +1,9 @@
 """A user's own class named on the command line as `module:Class`: a benchmark or a search strategy.
 
-Both are imported and checked the same way, so that every mistake is one line before anything runs: a module
-that is missing or fails to import, a missing attribute, another kind of object, an abstract class and a class
-that needs constructor arguments.
+Both are imported, checked and made the same way, so that every mistake is one line before anything runs: a
+module that is missing or fails to import, a missing attribute, another kind of object, an abstract class, a
+class that needs constructor arguments and a constructor that fails. (An error raised later, inside the user's
+`lookup` or `ask`, keeps its traceback: it is a bug to find in their code.)
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ def import_attribute(name: str, kind: str, choices: str) -> object:
                 f"or choose one of {choices}"
             ) from exc
         raise RlnasError(f"cannot import {module_name!r} for the {kind} {name!r}: {exc}") from exc
-    except ImportError as exc:
-        raise RlnasError(f"cannot import {module_name!r} for the {kind} {name!r}: {exc}") from exc
+    except Exception as exc:  # an ImportError, or the module's own error (a SyntaxError, a failed setup)
+        raise RlnasError(f"cannot import {module_name!r} for the {kind} {name!r}: {type(exc).__name__}: {exc}") from exc
     target: object = module
     for part in attribute.split("."):
         target = getattr(target, part, None)
@@ -51,3 +52,12 @@ def check_user_class(target: object, name: str, base: type, base_path: str, need
             f"{name!r} must be constructible with no arguments ({exc}); give its parameters defaults"
         ) from exc
     return target
+
+
+def make_user_object(cls: type, name: str, kind: str) -> object:
+    """`cls()`, with an error of the user's constructor (a missing weights file, a bad setting) as one line
+    naming the class: it runs before any worker starts, so nothing is lost."""
+    try:
+        return cls()
+    except Exception as exc:
+        raise RlnasError(f"the {kind} {name!r} failed when made: {type(exc).__name__}: {exc}") from exc

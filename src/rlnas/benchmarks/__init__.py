@@ -33,7 +33,7 @@ from rlnas.benchmarks.base import (
 )
 from rlnas.errors import DataError, RlnasError
 from rlnas.spaces import SPACES, SearchSpace
-from rlnas.user_classes import check_user_class, import_attribute
+from rlnas.user_classes import check_user_class, import_attribute, make_user_object
 
 ENTRY_POINT_GROUP = "rlnas.benchmarks"
 
@@ -391,7 +391,7 @@ def _user_class(name: str) -> type[Benchmark]:
     if found:
         try:
             target = found[0].load()
-        except (ImportError, AttributeError) as exc:
+        except Exception as exc:  # an ImportError, a missing attribute, or the module's own error
             raise RlnasError(f"the entry point {name!r} ({found[0].value}) does not load: {exc}") from exc
     else:
         module_name, colon, attribute = name.partition(":")
@@ -403,10 +403,15 @@ def _user_class(name: str) -> type[Benchmark]:
 
 
 def _construct(cls: type[Benchmark], name: str) -> Benchmark:
-    benchmark = cls()
+    benchmark = make_user_object(cls, name, "benchmark")
     missing = [attr for attr in ("name", "space", "metric") if not hasattr(benchmark, attr)]
     if missing:
         raise RlnasError(f"{name!r} does not set {', '.join(missing)}; a Benchmark names itself, its space and metric")
+    if not all(callable(getattr(benchmark.space, m, None)) for m in ("sample", "validate", "identity")):  # a Protocol
+        raise RlnasError(
+            f"{name!r} sets space to a {type(benchmark.space).__name__}, not a SearchSpace; "
+            "use one of rlnas.spaces (e.g. NB201_SPACE) or your own"
+        )
     return benchmark
 
 

@@ -18,7 +18,7 @@ from rlnas.strategies.baselines import LocalSearch, RandomSearch, RandomWalk, Re
 from rlnas.strategies.learned import LearnedSearch
 from rlnas.strategies.reinforce import Reinforce, ReinforceConfig
 from rlnas.strategies.tpe import TPE, TPEConfig
-from rlnas.user_classes import check_user_class, import_attribute
+from rlnas.user_classes import check_user_class, import_attribute, make_user_object
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "rs": RandomSearch,
@@ -130,7 +130,7 @@ def make_strategy(spec: str, settings: Mapping[str, object] | None = None) -> St
     (field -> value) for the fields of its settings dataclass (`SETTINGS`) that differ from their defaults."""
     name, colon, argument = spec.partition(":")
     if name not in STRATEGIES and colon and argument:
-        return user_strategy(spec)()
+        return make_user_object(user_strategy(spec), spec, "strategy")
     if name not in STRATEGIES:
         raise RlnasError(f"unknown strategy {spec!r}; choose from {', '.join(STRATEGIES)}, or module:Class")
     if name in TAKES_ARGUMENT and not argument:
