@@ -55,6 +55,7 @@ def test_a_table_of_nb201_archs_answers_as_the_table_says(tmp_path, nb201, nb201
         result = bench.evaluate(NB201_SPACE.from_text(arch))
         assert result.score == score == nb201.evaluate(result.cell).score
         assert result.metrics == {"val_acc": score, "train_seconds": seconds}
+    assert bench.cost_metric == "train_seconds"  # so --budget-seconds spends training time
     session = bench.session(budget=10)
     first = session.query(NB201_SPACE.from_text(nb201_rows[0][0]))
     assert session.query(relabel(first.cell, np.random.default_rng(1))) is first  # revisits are free

@@ -40,6 +40,11 @@ def read_header(path: Path) -> list[str]:
     return header[1:]
 
 
+#: The metric columns a table's query cost is read from (seconds of training), in NB101's and NB201's name
+#: and the plain one: with one of them, `--budget-seconds` spends a budget of training time.
+COST_COLUMNS = ("training_time", "train_seconds")
+
+
 class CSVBenchmark(Benchmark):
     def __init__(self, path: str | Path, space: SearchSpace):
         path = Path(path)
@@ -47,6 +52,7 @@ class CSVBenchmark(Benchmark):
         self.space = space
         names = read_header(path)
         self.metric = names[0]
+        self.cost_metric = next((name for name in names[1:] if name in COST_COLUMNS), None)
         cells, values, row_of_key, line_of_row = [], [], {}, []
         try:
             with path.open(newline="", encoding="utf-8-sig") as f:
