@@ -63,8 +63,8 @@ def test_parallel_workers_give_the_in_process_results(tmp_path):
 
 def test_a_folder_of_another_comparison_is_refused(tmp_path):
     run_comparison(CONFIG, tmp_path)
-    with pytest.raises(RlnasError, match="other settings"):
-        run_comparison(CompareConfig("nb201-cifar10", ("rs",), 25, 3, 5), tmp_path)
+    with pytest.raises(RlnasError, match="other settings .these differ: seed"):
+        run_comparison(CompareConfig("nb201-cifar10", ("rs",), 25, 3, 6), tmp_path)
 
 
 def test_summary_budgets_include_the_budget_itself():
@@ -166,3 +166,22 @@ def test_a_comparison_resumes_only_on_the_scores_it_started_on(tmp_path, monkeyp
         run_comparison(config, tmp_path / "out")
     monkeypatch.setenv("TABLE_SCALE", "1")
     assert run_comparison(config, tmp_path / "out") == first
+
+
+def test_more_runs_or_strategies_extend_a_comparison_in_its_folder(tmp_path):
+    small = CompareConfig("nb201-cifar10", ("rs",), budget=20, runs=2, seed=3)
+    run_comparison(small, tmp_path / "grown")
+    made = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "grown" / "runs").iterdir()}
+    large = CompareConfig("nb201-cifar10", ("rs", "ls"), budget=20, runs=3, seed=3)
+    grown = run_comparison(large, tmp_path / "grown")
+    assert grown == run_comparison(large, tmp_path / "fresh")  # as if it had been run whole
+    assert all((tmp_path / "grown" / "runs" / name).stat().st_mtime_ns == t for name, t in made.items())
+    assert run_comparison(small, tmp_path / "grown")["runs"] == 2  # a subset is summarised alone
+    stored = json.loads((tmp_path / "grown" / "config.json").read_text())
+    assert stored["runs"] == 3 and stored["strategies"] == ["rs", "ls"]
+    for changed, words in [
+        (CompareConfig("nb201-cifar10", ("rs",), budget=30, runs=2, seed=3), "these differ: budget"),
+        (CompareConfig("nb201-cifar10", ("ls",), 20, 2, 3, settings=(("ls", "num_init", 3),)), "the settings of ls"),
+    ]:
+        with pytest.raises(RlnasError, match=words):
+            run_comparison(changed, tmp_path / "grown")

@@ -333,9 +333,10 @@ def compare(
     budget: Annotated[int, typer.Option(help="Unique architectures each run may query.")] = 200,
     runs: Annotated[int, typer.Option(help="Runs per strategy; run r uses the same seed for every strategy.")] = 50,
     seed: Annotated[int, typer.Option(help="Base seed of the runs.")] = 0,
-    out: Annotated[Path, typer.Option(help="Output folder; run again with the same arguments to resume.")] = Path(
-        "runs/compare"
-    ),
+    out: Annotated[
+        Path,
+        typer.Option(help="Output folder; run again with the same arguments to resume, or more runs or strategies."),
+    ] = Path("runs/compare"),
     workers: Annotated[
         int, typer.Option(help="Runs at a time: worker processes, or Ray tasks (0: the number of cores here).")
     ] = 0,

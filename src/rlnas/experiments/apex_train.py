@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
@@ -61,10 +63,12 @@ def _describe(row: dict) -> str:
     )
 
 
-def training_progress(console: Console) -> Progress:
-    """The progress bar of a training run: description, bar, steps done of the total, time, and a
-    `stats` field the run updates (shared with `rlnas train --tasks`)."""
-    return Progress(
+@contextmanager
+def training_progress(console: Console, description: str, total: int) -> Iterator[Callable[[int, str], None]]:
+    """`update(steps done, stats)` of a training run's progress bar (description, bar, steps of `total`, time,
+    stats; shared with `rlnas train --tasks`). The bar is drawn from the first update; until then a transient
+    status says the run is starting, so that a run refused while it loads prints its error line alone."""
+    progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -72,6 +76,23 @@ def training_progress(console: Console) -> Progress:
         TextColumn("{task.fields[stats]}"),
         console=console,
     )
+    status = console.status(f"{description}: starting (loading the benchmark)")
+    tasks = []
+
+    def update(steps: int, stats: str) -> None:
+        if not tasks:
+            status.stop()
+            progress.start()
+            tasks.append(progress.add_task(description, total=total, stats=stats))
+        progress.update(tasks[0], completed=min(steps, total), stats=stats)
+
+    status.start()
+    try:
+        yield update
+    finally:
+        status.stop()
+        if tasks:
+            progress.stop()
 
 
 def run_train_command(
@@ -103,19 +124,16 @@ def run_train_command(
         raise ConfigError(
             f"{folder} already holds a training run; resume it with --resume {folder} or pick another --out"
         )
-    total = spec.config.total_env_steps
-    with training_progress(console) as progress:
-        task = progress.add_task(
-            f"{'resuming' if resume else 'training'} on {spec.benchmark}",
-            total=total,
-            stats="starting (loading the benchmark)",
-        )
-
-        def report(row: dict) -> None:
-            progress.update(task, completed=min(row["env_steps"], total), stats=_describe(row))
-
+    description = f"{'resuming' if resume else 'training'} on {spec.benchmark}"
+    with training_progress(console, description, spec.config.total_env_steps) as update:
         summary = train(
-            spec, folder, resume=resume is not None, minutes=minutes, data=data, address=address, progress=report
+            spec,
+            folder,
+            resume=resume is not None,
+            minutes=minutes,
+            data=data,
+            address=address,
+            progress=lambda row: update(row["env_steps"], _describe(row)),
         )
     restarts = summary.get("actor_restarts")
     console.print(

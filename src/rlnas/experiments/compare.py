@@ -147,8 +147,16 @@ def validate(config: CompareConfig, out: Path, data: str | None) -> dict[str, di
 FOLDER_RECORDS = {"config.json": "comparison", "search.json": "search"}
 
 
-def claim_folder(out: Path, record_file: str, record: dict, fix: str, subfolders: tuple[str, ...] = ()) -> None:
-    """Create `out` with its `record_file` holding `record`, or check that it holds the same (a resumed run).
+def claim_folder(
+    out: Path,
+    record_file: str,
+    record: dict,
+    fix: str,
+    subfolders: tuple[str, ...] = (),
+    merge: Callable[[dict, dict], tuple[dict, list[str]]] | None = None,
+) -> None:
+    """Create `out` with its `record_file` holding `record`, or check that it holds the same (a resumed run),
+    or, with `merge` (stored, record -> the record to keep and what differs), one that `record` extends.
 
     Refused with one line: a folder that holds another command's record, one with another record (`fix`
     says what to do), and one that holds files but no record (it is not this command's). Temporaries
@@ -163,11 +171,19 @@ def claim_folder(out: Path, record_file: str, record: dict, fix: str, subfolders
                 raise RlnasError(f"{out} holds a {kind} ({other}), not a {what}; use another --out")
         if path.exists():
             stored = json.loads(path.read_text())
-            if stored != record:
-                changed = sorted(k for k in record.keys() | stored.keys() if stored.get(k) != record.get(k))
+            if merge is not None:
+                kept, changed = merge(stored, record)
+            else:
+                kept, changed = (
+                    stored,
+                    sorted(k for k in record.keys() | stored.keys() if stored.get(k) != record.get(k)),
+                )
+            if changed:
                 raise RlnasError(
                     f"{out} holds a {what} with other settings (these differ: {', '.join(changed)}); {fix}"
                 )
+            if kept != stored:
+                write_atomic(path, json.dumps(kept, indent=2))
         else:
             if out.is_dir():
                 remove_stale_temporaries(out)
@@ -187,13 +203,45 @@ def claim_folder(out: Path, record_file: str, record: dict, fix: str, subfolders
         raise RlnasError(f"cannot write to {out} ({exc.strerror}); give a writable --out with free space") from exc
 
 
+#: What a comparison run again in its folder may change: its runs and its strategies (each run is its own
+#: file, seeded by its index). A strategy it had before must be the same one: its identity and settings.
+EXTENSIBLE = ("runs", "strategies", "identities", "settings")
+
+
+def merged_record(stored: dict, record: dict) -> tuple[dict, list[str]]:
+    """The record of a comparison that `record` extends (more runs, more strategies), and what differs where
+    the two must agree: every other field, and the identity and settings of each strategy both have."""
+    changed = sorted(k for k in stored.keys() | record.keys() if k not in EXTENSIBLE and stored.get(k) != record.get(k))
+
+    def settings(of: dict, strategy: str) -> list:
+        return [entry for entry in of.get("settings", []) if entry[0] == strategy.partition(":")[0]]
+
+    stems = {run_file_stem(s): s for s in stored["strategies"]}
+    for strategy in (s for s in record["strategies"] if s not in stored["strategies"]):
+        if run_file_stem(strategy) in stems:
+            changed.append(f"{strategy} would share the results files of {stems[run_file_stem(strategy)]}")
+    for strategy in (s for s in record["strategies"] if s in stored["strategies"]):
+        if stored["identities"].get(strategy) != record["identities"][strategy]:
+            changed.append(f"the identity of {strategy}")
+        if settings(stored, strategy) != settings(record, strategy):
+            changed.append(f"the settings of {strategy}")
+    kept = {k: v for k, v in record.items() if k != "settings"} | {
+        "runs": max(stored["runs"], record["runs"]),
+        "strategies": stored["strategies"] + [s for s in record["strategies"] if s not in stored["strategies"]],
+        "identities": stored["identities"] | record["identities"],
+    }
+    both = stored.get("settings", []) + [e for e in record.get("settings", []) if e not in stored.get("settings", [])]
+    return kept | ({"settings": both} if both else {}), changed  # no settings: as a comparison before --set
+
+
 def prepare_folder(out: Path, config: CompareConfig, identities: dict[str, dict], digest: str | None) -> None:
-    """Create the folder (or check it holds the same comparison, on a table of the same scores: `digest`)."""
-    fix = "use another --out or the same arguments (and the same policy files and data)"
+    """Create the folder, or check that it holds this comparison or one this extends (with more runs or
+    strategies), on a table of the same scores (`digest`)."""
+    fix = "use another --out, or the same arguments (more runs or strategies extend it; the same policy files and data)"
     record = asdict(config) | {"identities": identities} | ({"scores_digest": digest} if digest else {})
     if not config.settings:
         del record["settings"]  # a comparison of before --set still resumes
-    claim_folder(out, "config.json", record, fix, subfolders=("runs",))
+    claim_folder(out, "config.json", record, fix, subfolders=("runs",), merge=merged_record)
 
 
 # ---------------------------------------------------------------------------- running

@@ -178,20 +178,10 @@ def run_general_train_command(
 
     # one thread unless told otherwise, as for one benchmark: PyTorch's default (every core) is not bit-reproducible
     threads = using_threads(ApeXConfig.torch_threads if torch_threads is None else torch_threads)
-    total = run.config.total_env_steps
     left_out = f" without {', '.join(run.without)}" if run.without else ""
-    with (
-        threads,
-        training_progress(console) as bar,
-    ):
-        task = bar.add_task(
-            f"{'resuming' if run.resume else 'training'} on {len(run.tasks)} tasks{left_out}",
-            total=total,
-            stats="starting",
-        )
-        result = run.train(
-            lambda status: bar.update(task, completed=min(status["env_steps"], total), stats=_describe(status))
-        )
+    description = f"{'resuming' if run.resume else 'training'} on {len(run.tasks)} tasks{left_out}"
+    with threads, training_progress(console, description, run.config.total_env_steps) as update:
+        result = run.train(lambda status: update(status["env_steps"], _describe(status)))
     info = result.policy.info
     console.print(
         f"trained {info['env_steps']:,} environment steps, {info['updates']:,} updates; wall time "
