@@ -63,7 +63,7 @@ def test_parallel_workers_give_the_in_process_results(tmp_path):
 
 def test_a_folder_of_another_comparison_is_refused(tmp_path):
     run_comparison(CONFIG, tmp_path)
-    with pytest.raises(RlnasError, match="other settings .these differ: seed"):
+    with pytest.raises(RlnasError, match=r"other settings \(these differ: seed"):
         run_comparison(CompareConfig("nb201-cifar10", ("rs",), 25, 3, 6), tmp_path)
 
 
@@ -166,6 +166,11 @@ def test_a_comparison_resumes_only_on_the_scores_it_started_on(tmp_path, monkeyp
         run_comparison(config, tmp_path / "out")
     monkeypatch.setenv("TABLE_SCALE", "1")
     assert run_comparison(config, tmp_path / "out") == first
+    record = json.loads((tmp_path / "out" / "config.json").read_text())
+    del record["scores_digest"]  # a folder of an rlnas before the digest resumes, and is given it
+    (tmp_path / "out" / "config.json").write_text(json.dumps(record))
+    assert run_comparison(config, tmp_path / "out") == first
+    assert "scores_digest" in json.loads((tmp_path / "out" / "config.json").read_text())
 
 
 def test_more_runs_or_strategies_extend_a_comparison_in_its_folder(tmp_path):

@@ -211,6 +211,7 @@ EXTENSIBLE = ("runs", "strategies", "identities", "settings")
 def merged_record(stored: dict, record: dict) -> tuple[dict, list[str]]:
     """The record of a comparison that `record` extends (more runs, more strategies), and what differs where
     the two must agree: every other field, and the identity and settings of each strategy both have."""
+    stored = {"scores_digest": record.get("scores_digest")} | stored  # a folder of before the digest: taken as is
     changed = sorted(k for k in stored.keys() | record.keys() if k not in EXTENSIBLE and stored.get(k) != record.get(k))
 
     def settings(of: dict, strategy: str) -> list:
