@@ -202,8 +202,12 @@ def test_search_prints_json_that_pipes_and_resumes_only_the_same_search(tmp_path
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)  # the progress bar is on stderr
     assert report["benchmark"] == "nb201-cifar10" and report["queries"] == 15
+    record = json.loads((tmp_path / "search" / "search.json").read_text())
+    del record["scores_digest"]  # as an rlnas before the digest wrote it: taken as is, and given it
+    (tmp_path / "search" / "search.json").write_text(json.dumps(record))
     again = rlnas("search", "-b", "nb201-cifar10", "--strategy", "re", "--budget", "15", "--seed", "1", "--out", out)
     assert again.returncode == 0 and json.loads(again.stdout) == report, again.stderr
+    assert "scores_digest" in json.loads((tmp_path / "search" / "search.json").read_text())
     results = (tmp_path / "search" / "results.csv").read_text()
     for other in (["-b", "nb201-cifar100", "--strategy", "re"], ["-b", "nb201-cifar10", "--strategy", "rs"]):
         refused = rlnas("search", *other, "--budget", "15", "--seed", "1", "--out", out)

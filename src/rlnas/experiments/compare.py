@@ -147,6 +147,10 @@ def validate(config: CompareConfig, out: Path, data: str | None) -> dict[str, di
 FOLDER_RECORDS = {"config.json": "comparison", "search.json": "search"}
 
 
+#: Keys a folder's record gained after its first release: a record without them is taken as it is.
+ADOPTED_KEYS = ("scores_digest",)
+
+
 def claim_folder(
     out: Path,
     record_file: str,
@@ -170,7 +174,11 @@ def claim_folder(
             if other != record_file and (out / other).exists():
                 raise RlnasError(f"{out} holds a {kind} ({other}), not a {what}; use another --out")
         if path.exists():
-            stored = json.loads(path.read_text())
+            on_disk = json.loads(path.read_text())
+            if not isinstance(on_disk, dict):
+                raise RlnasError(f"{path} is not the record of a {what}; remove it, or use another --out")
+            # a folder of an rlnas before these keys is taken as is, and given them
+            stored = {key: record[key] for key in ADOPTED_KEYS if key in record} | on_disk
             if merge is not None:
                 kept, changed = merge(stored, record)
             else:
@@ -182,7 +190,7 @@ def claim_folder(
                 raise RlnasError(
                     f"{out} holds a {what} with other settings (these differ: {', '.join(changed)}); {fix}"
                 )
-            if kept != stored:
+            if kept != on_disk:
                 write_atomic(path, json.dumps(kept, indent=2))
         else:
             if out.is_dir():
@@ -211,7 +219,6 @@ EXTENSIBLE = ("runs", "strategies", "identities", "settings")
 def merged_record(stored: dict, record: dict) -> tuple[dict, list[str]]:
     """The record of a comparison that `record` extends (more runs, more strategies), and what differs where
     the two must agree: every other field, and the identity and settings of each strategy both have."""
-    stored = {"scores_digest": record.get("scores_digest")} | stored  # a folder of before the digest: taken as is
     changed = sorted(k for k in stored.keys() | record.keys() if k not in EXTENSIBLE and stored.get(k) != record.get(k))
 
     def settings(of: dict, strategy: str) -> list:
