@@ -89,5 +89,5 @@ def test_a_policy_replaced_between_a_kill_and_the_resume_is_refused(tmp_path, nb
     config = CompareConfig("nb201-cifar10", (f"agent:{folder}",), budget=5, runs=1, seed=1000)
     run_comparison(config, tmp_path / "cmp")
     (folder / "policy.pt").write_bytes((folder / "policy.pt").read_bytes() + b"\0")  # another file now
-    with pytest.raises(RlnasError, match="these differ: identities"):
+    with pytest.raises(RlnasError, match="these differ: the identity of agent:"):
         run_comparison(config, tmp_path / "cmp")
