@@ -9,7 +9,7 @@ import pytest
 from rlnas.config_options import parse_field, scalar_fields
 from rlnas.errors import RlnasError
 from rlnas.experiments.compare import CompareConfig, run_comparison
-from rlnas.strategies import SETTINGS, STRATEGIES, make_strategy, parse_settings
+from rlnas.strategies import SETTINGS, STRATEGIES, make_strategy, parse_settings, settings_of
 from rlnas.strategies.acquisition import GuidanceConfig
 from rlnas.strategies.tpe import TPEConfig
 from tests.test_cli import assert_one_line_error, rlnas
@@ -20,12 +20,12 @@ def test_values_are_read_as_the_fields_types():
         ["re.population_size=7", "tpe.multivariate=false", "tpe.constant_liar=none", "bananas.acquisition=ucb"],
         ["re", "tpe", "bananas"],
     )
-    assert settings == (
+    assert settings == (  # constant_liar=none is the default: it changes nothing, and is not recorded
         ("re", "population_size", 7),
         ("tpe", "multivariate", False),
-        ("tpe", "constant_liar", None),
         ("bananas", "acquisition", "ucb"),
     )
+    assert parse_settings(["re.tournament_size=10"], ["re"]) == ()
     assert parse_field(GuidanceConfig, "ucb_beta", "2.5") == 2.5
     with pytest.raises(ValueError, match=r"n_startup_trials takes an integer, not '1\.5'"):
         parse_field(TPEConfig, "n_startup_trials", "1.5")
@@ -43,16 +43,21 @@ def test_a_nested_setting_is_not_offered():
     [
         (["re.population_size"], "is not NAME.FIELD=VALUE"),
         (["population_size=5"], "is not NAME.FIELD=VALUE"),
-        (["tpe.n_startup_trials=5"], "tpe is not among the strategies (re, rs)"),
+        (["tpe.n_startup_trials=5"], "tpe is not among the strategies (re, rs, bananas:gin)"),
         (["rs.num_init=5"], "rs has no settings"),
         (["re.population=5"], "its settings: population_size (30), tournament_size (10)"),
         (["re.population_size=many"], "population_size takes an integer"),
         (["re.population_size=5", "re.population_size=6"], "given twice"),
+        (["bananas.predictor=path"], "the strategy's spec gives its predictor (e.g. bananas:gin)"),
+        (["bananas:gin.top_k=3"], "name the strategy before its colon, as bananas.top_k"),
+        (["bananas.ucb_beta=nan"], "ucb_beta must be a finite number"),
     ],
 )
 def test_a_wrong_setting_is_one_line_naming_it(assignments, words):
     with pytest.raises(RlnasError) as error:
-        parse_settings(assignments, ["re", "rs"])
+        make_strategy(
+            "bananas:gin", settings_of("bananas:gin", parse_settings(assignments, ["re", "rs", "bananas:gin"]))
+        )
     assert words in str(error.value) and "\n" not in str(error.value)
 
 
@@ -85,6 +90,9 @@ def test_every_strategy_with_settings_is_a_strategy_and_takes_its_defaults():
         ("re", {"population_size": 0}, "population_size must be at least 1"),
         ("ls", {"num_init": 0}, "num_init must be at least 1"),
         ("learned:taught-climb", {"temperature": 0.1}, "add :guided"),
+        ("reinforce", {"learning_rate": -1.0}, r"learning_rate must be in \(0, 1\]"),
+        ("reinforce", {"init_range": 1e300}, r"init_range must be in \(0, 1\]"),
+        ("reinforce", {"stale_patience": -1}, "cannot be negative"),
     ],
 )
 def test_settings_out_of_range_are_refused(spec, settings, words):
@@ -101,7 +109,7 @@ def test_a_comparison_uses_records_and_resumes_only_its_settings(tmp_path):
     assert "settings" not in default["strategies"]["re"]
     assert "settings" not in json.loads((tmp_path / "plain" / "config.json").read_text())
     assert summary["strategies"]["re"]["budgets"] != default["strategies"]["re"]["budgets"]
-    with pytest.raises(RlnasError, match="the settings of re"):
+    with pytest.raises(RlnasError, match=r"the settings of re \(population_size=5 before, defaults now\)"):
         run_comparison(plain, tmp_path / "small")
     assert run_comparison(small, tmp_path / "small") == summary
 
@@ -129,4 +137,4 @@ def test_the_command_line_takes_settings_and_prints_them(tmp_path):
 def test_info_lists_each_strategys_settings_with_their_defaults():
     listed = rlnas("info").stdout
     assert "settings: population_size (30), tournament_size (10)" in listed
-    assert "fresh_uniform (0.3333)" in listed and "module:Class" in listed
+    assert "fresh_uniform (0.333333)" in listed and "module:Class" in listed

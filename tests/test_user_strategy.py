@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 
 import pytest
@@ -51,6 +52,18 @@ USER_MODULE = textwrap.dedent('''
             pass
 
 
+    class NoneForever(BestNeighbour):
+        name = "none-forever"
+
+        def ask(self):
+            return None
+
+
+    class AsksText(BestNeighbour):
+        def ask(self):
+            return "a cell"
+
+
     class FailsWhenMade(BestNeighbour):
         def __init__(self):
             raise ValueError("no GPU here")
@@ -61,6 +74,7 @@ USER_MODULE = textwrap.dedent('''
 def user_module(tmp_path, monkeypatch):
     (tmp_path / "my_strategies.py").write_text(USER_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "my_strategies", raising=False)  # this test's file, not an earlier test's
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # for the worker processes and the command line
     return tmp_path
 
@@ -102,3 +116,27 @@ def test_the_command_line_compares_a_users_strategy(user_module):
     wrong = rlnas("compare", "--strategies", "my_strategies:NoTell", "--out", str(user_module / "wrong"))
     assert_one_line_error(wrong, "does not implement tell")
     assert not (user_module / "wrong").exists()
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("my_strategies:NoneForever", "the strategy none-forever proposed no architecture"),
+        ("my_strategies:AsksText", "ask() returned a str, not a cell or None"),
+    ],
+)
+def test_a_user_strategy_that_proposes_nothing_usable_is_one_line(spec, words, user_module):
+    for command in (
+        ["compare", "--strategies", spec, "--runs", "1", "--budget", "5", "--out", str(user_module / "c")],
+        ["search", "--strategy", spec, "--budget", "5"],
+    ):
+        assert_one_line_error(rlnas(*command), words)
+
+
+def test_a_comparison_is_not_extended_with_an_edited_strategy(user_module):
+    config = CompareConfig("nb201-cifar10", ("my_strategies:BestNeighbour",), budget=10, runs=1, seed=0)
+    run_comparison(config, user_module / "out")
+    module = user_module / "my_strategies.py"
+    module.write_text(module.read_text().replace("< 0.2", "< 0.5"))
+    with pytest.raises(RlnasError, match="the identity of my_strategies:BestNeighbour"):
+        run_comparison(CompareConfig("nb201-cifar10", ("my_strategies:BestNeighbour",), 10, 2, 0), user_module / "out")

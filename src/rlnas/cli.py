@@ -499,7 +499,7 @@ def search(
     from rlnas.benchmarks import check_benchmark, load_benchmark, scores_digest
     from rlnas.experiments.compare import claim_folder, rows_csv, run_rows
     from rlnas.files import write_atomic
-    from rlnas.strategies import check_strategy, make_strategy, parse_settings
+    from rlnas.strategies import check_strategy, make_strategy, parse_settings, strategy_identity
     from rlnas.strategies.runner import InProcessExecutor, RayExecutor, run_search
 
     if (strategy is None) == (policy is None):
@@ -526,6 +526,8 @@ def search(
         setup |= {"scores_digest": digest} if (digest := scores_digest(bench)) else {}  # the same table's scores
         identity = {"strategy": spec, "seed": seed, "fingerprint": getattr(checked, "fingerprint", None)}
         identity |= {"settings": settings} if settings else {}  # a folder of a search before --set still resumes
+        source = strategy_identity(spec, checked).get("source")
+        identity |= {"source": source} if source else {}  # a user's strategy: the file that defines it
         claim_folder(out, "search.json", setup | identity, "use another --out or the same arguments")
     searcher = make_strategy(spec, settings)  # a fresh one: the search starts it with the seed's generator
     pool = RayExecutor(workers or 2, address) if executor == "ray" else InProcessExecutor()
@@ -897,8 +899,8 @@ def out_of_memory_line(exc: BaseException) -> str:
     size = re.search(r"allocate (\d+) bytes|allocate ([\d.]+ [KMGT]iB)", str(exc))
     tried = "" if size is None else f" (an allocation of {size[2] or f'{int(size[1]) / 2**30:.1f} GiB'})"
     return (
-        f"out of memory{tried}; lower what sizes the networks or their batches (--width, --depth, --batch-size, "
-        "--train-images), then run again (finished work is kept)"
+        f"out of memory{tried}; lower the settings that size a network or a batch (such as --width, --depth, "
+        "--batch-size, or a strategy's --set hidden_size), then run again (finished work is kept)"
     )
 
 

@@ -8,8 +8,10 @@ class that needs constructor arguments and a constructor that fails. (An error r
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
+from pathlib import Path
 
 from rlnas.errors import RlnasError
 
@@ -61,3 +63,12 @@ def make_user_object(cls: type, name: str, kind: str) -> object:
         return cls()
     except Exception as exc:
         raise RlnasError(f"the {kind} {name!r} failed when made: {type(exc).__name__}: {exc}") from exc
+
+
+def source_digest(cls: type) -> str | None:
+    """A digest of the file that defines `cls`: a comparison resumed or extended after the user edited their
+    class is refused, as one whose policy file changed is. None where the file cannot be read."""
+    try:
+        return hashlib.sha256(Path(inspect.getfile(cls)).read_bytes()).hexdigest()[:16]
+    except (OSError, TypeError):
+        return None

@@ -35,7 +35,7 @@ from rlnas.devices import torch_threads
 from rlnas.errors import RlnasError
 from rlnas.files import remove_stale_temporaries, write_atomic
 from rlnas.ray_cluster import check_executor, start_ray
-from rlnas.strategies import Settings, check_settings, check_strategy, make_strategy, settings_of
+from rlnas.strategies import Settings, check_settings, check_strategy, make_strategy, settings_of, strategy_identity
 from rlnas.strategies.runner import SearchResult, check_budget_seconds, run_search, space_size
 
 RESULT_FIELDS = ("strategy", "run", "query", "hash", "score", "best_so_far", "cost")
@@ -133,10 +133,7 @@ def validate(config: CompareConfig, out: Path, data: str | None) -> dict[str, di
             raise RlnasError(
                 f"--seed {config.seed} is the training seed of {name}; evaluate on disjoint seeds (e.g. --seed 1000)"
             )
-        identities[name] = {
-            "fingerprint": getattr(strategy, "fingerprint", None),
-            "trained_on": getattr(strategy, "trained_on", None),
-        }
+        identities[name] = strategy_identity(name, strategy)
     if out.exists() and not out.is_dir():
         raise RlnasError(f"--out {out} is a file; give a folder")
     return identities
@@ -232,7 +229,10 @@ def merged_record(stored: dict, record: dict) -> tuple[dict, list[str]]:
         if stored["identities"].get(strategy) != record["identities"][strategy]:
             changed.append(f"the identity of {strategy}")
         if settings(stored, strategy) != settings(record, strategy):
-            changed.append(f"the settings of {strategy}")
+            before, now = (
+                ", ".join(f"{f}={v}" for _, f, v in settings(r, strategy)) or "defaults" for r in (stored, record)
+            )
+            changed.append(f"the settings of {strategy} ({before} before, {now} now)")
     kept = {k: v for k, v in record.items() if k != "settings"} | {
         "runs": max(stored["runs"], record["runs"]),
         "strategies": stored["strategies"] + [s for s in record["strategies"] if s not in stored["strategies"]],

@@ -17,8 +17,9 @@ from rlnas.strategies.base import Strategy
 from rlnas.strategies.baselines import LocalSearch, RandomSearch, RandomWalk, RegularizedEvolution
 from rlnas.strategies.learned import LearnedSearch
 from rlnas.strategies.reinforce import Reinforce, ReinforceConfig
+from rlnas.strategies.runner import Search, no_proposal
 from rlnas.strategies.tpe import TPE, TPEConfig
-from rlnas.user_classes import check_user_class, import_attribute, make_user_object
+from rlnas.user_classes import check_user_class, import_attribute, make_user_object, source_digest
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "rs": RandomSearch,
@@ -72,15 +73,23 @@ SETTINGS: dict[str, tuple[type, str | None]] = {
     "learned": (EditGuideConfig, "guide"),
     "agent+predictor": (AgentPredictorConfig, "config"),
 }
+#: Fields of a settings dataclass that the strategy's spec argument sets (`bananas:gin`), and so not `--set`:
+#: two places for one setting could disagree.
+SPEC_FIELDS = {"bananas": ("predictor",), "agent+predictor": ("predictor",)}
 #: A strategy's settings as `--set` gives them and a comparison records them: (strategy name, field, value).
 Settings = tuple[tuple[str, str, object], ...]
 
 
+def settable(name: str) -> dict[str, object]:
+    """The fields of strategy `name` that `--set` sets, with their defaults."""
+    return {k: v for k, v in scalar_fields(SETTINGS[name][0]).items() if k not in SPEC_FIELDS.get(name, ())}
+
+
 def settings_in_words(name: str) -> str:
     """The settings of strategy `name` with their defaults, as `rlnas info` and the errors list them."""
-    defaults = scalar_fields(SETTINGS[name][0]).items()
     return ", ".join(
-        f"{field} ({f'{default:.4g}' if isinstance(default, float) else default})" for field, default in defaults
+        f"{field} ({f'{default:.6g}' if isinstance(default, float) else default})"
+        for field, default in settable(name).items()
     )
 
 
@@ -94,10 +103,13 @@ def parse_settings(assignments: Sequence[str], specs: Sequence[str]) -> Settings
             raise RlnasError(f"--set {assignment!r} is not NAME.FIELD=VALUE; write e.g. --set re.population_size=50")
         check_settings(((name, field, text),), specs)
         try:
-            settings.append((name, field, parse_field(SETTINGS[name][0], field, text)))
+            value = parse_field(SETTINGS[name][0], field, text)
         except ValueError as exc:
             raise RlnasError(f"--set {assignment}: {exc}") from exc
-    return check_settings(tuple(settings), specs)
+        settings.append((name, field, value))
+    check_settings(tuple(settings), specs)
+    # a default given explicitly changes nothing, so it is not recorded: a folder made without it resumes
+    return tuple((name, field, value) for name, field, value in settings if value != settable(name)[field])
 
 
 def check_settings(settings: Settings, specs: Sequence[str]) -> Settings:
@@ -106,11 +118,17 @@ def check_settings(settings: Settings, specs: Sequence[str]) -> Settings:
     listed = {spec.partition(":")[0] for spec in specs}
     seen = set()
     for name, field, _ in settings:
+        if ":" in name:
+            raise RlnasError(
+                f"--set {name}.{field}: name the strategy before its colon, as {name.partition(':')[0]}.{field}"
+            )
         if name not in listed:
             raise RlnasError(f"--set {name}.{field}: {name} is not among the strategies ({', '.join(specs)})")
         if name not in SETTINGS:
             raise RlnasError(f"--set {name}.{field}: {name} has no settings; those that have: {', '.join(SETTINGS)}")
-        if field not in scalar_fields(SETTINGS[name][0]):
+        if field in SPEC_FIELDS.get(name, ()):
+            raise RlnasError(f"--set {name}.{field}: the strategy's spec gives its {field} (e.g. {name}:gin)")
+        if field not in settable(name):
             known = settings_in_words(name)
             raise RlnasError(f"--set {name}.{field}: {name} has no setting {field}; its settings: {known}")
         if (name, field) in seen:
@@ -148,19 +166,34 @@ def make_strategy(spec: str, settings: Mapping[str, object] | None = None) -> St
 
 def user_strategy(spec: str) -> type[Strategy]:
     """The user's Strategy subclass that `module:Class` names, checked as a user's benchmark is (one line for
-    each mistake); it is made with no arguments and must name itself (`name`, its label in the results)."""
+    each mistake); it is made with no arguments and must name itself (`name`, as every strategy does; a
+    comparison labels its results by the spec, `module:Class`)."""
     target = import_attribute(spec, "strategy", f"{', '.join(STRATEGIES)}")
     cls = check_user_class(target, spec, Strategy, "rlnas.strategies.base.Strategy", "ask and tell")
     if not isinstance(getattr(cls, "name", None), str):
-        raise RlnasError(f"{spec!r} has no name; give the class a name = '...' (its label in the results)")
+        raise RlnasError(f"{spec!r} has no name; give the class a name = '...', as every strategy has")
     return cls
 
 
+def strategy_identity(spec: str, strategy: Strategy) -> dict[str, object]:
+    """What a comparison records of a strategy to resume only the same one: a policy's fingerprint and training
+    benchmarks, and the source file of a user's own strategy (`module:Class`)."""
+    identity = {
+        "fingerprint": getattr(strategy, "fingerprint", None),
+        "trained_on": getattr(strategy, "trained_on", None),
+    }
+    if spec.partition(":")[0] not in STRATEGIES:
+        identity["source"] = source_digest(type(strategy))
+    return identity
+
+
 def check_strategy(spec: str, space: SearchSpace, settings: Mapping[str, object] | None = None) -> Strategy:
-    """`make_strategy(spec, settings)`, started once in `space` with a throwaway generator, so that a strategy that
-    cannot act there (a policy trained in another space) fails before a worker starts or a file is written."""
+    """`make_strategy(spec, settings)`, started once in `space` with a throwaway generator and asked for its first
+    cell, so that a strategy that cannot act there (a policy trained in another space) or proposes nothing usable
+    (None, not a cell, an invalid cell) fails before a worker starts or a file is written."""
     strategy = make_strategy(spec, settings)
-    strategy.start(space, np.random.default_rng(0))
+    if Search(space, strategy, 1, np.random.default_rng(0)).ask() is None:
+        raise no_proposal(strategy)
     return strategy
 
 
@@ -177,5 +210,6 @@ __all__ = [
     "parse_settings",
     "settings_in_words",
     "settings_of",
+    "strategy_identity",
     "user_strategy",
 ]

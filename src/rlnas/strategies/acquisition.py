@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlnas.cells import Arch, Cell
-from rlnas.errors import ConfigError
+from rlnas.errors import ConfigError, check_finite
 from rlnas.predictors import PREDICTORS, EnsembleConfig, make_predictor
 from rlnas.spaces import SearchSpace
 
@@ -47,6 +47,7 @@ class GuidanceConfig:
     parallel across processes (one core each), as for the other strategies."""
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.acquisition not in ACQUISITIONS:
             raise ConfigError(f"unknown acquisition {self.acquisition!r}; choose one of {', '.join(ACQUISITIONS)}")
         if self.ucb_beta < 0:

@@ -118,7 +118,7 @@ class RegularizedEvolution(Strategy):
     population_size: int = 30
     """Members kept: each new result joins, and the oldest dies."""
     tournament_size: int = 10
-    """Members drawn at random per proposal; the best of them is mutated."""
+    """Members drawn at random per proposal (at most the population there is); the best of them is mutated."""
     name = "re"
 
     def __post_init__(self) -> None:

@@ -50,6 +50,11 @@ class ReinforceConfig:
             raise RlnasError("batch_size, max_attempts and hidden_size must be at least 1")
         if not 0 <= self.baseline_decay < 1:
             raise RlnasError(f"baseline_decay must be in [0, 1), got {self.baseline_decay}")
+        for name in ("learning_rate", "init_range"):
+            if not 0 < getattr(self, name) <= 1:
+                raise RlnasError(f"reinforce setting {name} must be in (0, 1], got {getattr(self, name)}")
+        if self.entropy_weight < 0 or self.stale_patience < 0:
+            raise RlnasError("reinforce settings entropy_weight and stale_patience cannot be negative")
 
 
 # ---------------------------------------------------------------------------- the strategy

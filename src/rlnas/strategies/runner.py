@@ -30,7 +30,7 @@ from typing import Protocol
 import numpy as np
 
 from rlnas.benchmarks import Benchmark, Evaluation, ToldResults, scores_digest
-from rlnas.cells import Cell
+from rlnas.cells import Arch, Cell
 from rlnas.errors import RlnasError
 from rlnas.ray_cluster import start_ray
 from rlnas.spaces import SearchSpace
@@ -130,6 +130,9 @@ class Search:
                 if not self._pending:
                     self.stop_reason = "strategy_finished"
                 return None
+            if not isinstance(cell, Cell | Arch):
+                name = getattr(self.strategy, "name", type(self.strategy).__name__)
+                raise RlnasError(f"the strategy {name}'s ask() returned a {type(cell).__name__}, not a cell or None")
             pruned, identity, known = self.session.find(cell)
             if known is not None:
                 self.strategy.tell(cell, known, False)
@@ -360,6 +363,14 @@ class SearchResult:
         return max(self.history, key=lambda e: e.score, default=None)
 
 
+def no_proposal(strategy: AskTell) -> RlnasError:
+    """The error of a strategy whose first ask() is None with nothing in flight: it cannot search."""
+    name = getattr(strategy, "name", type(strategy).__name__)
+    return RlnasError(
+        f"the strategy {name} proposed no architecture: its first ask() returned None, with nothing in flight"
+    )
+
+
 def check_budget_seconds(benchmark: Benchmark, budget_seconds: float | None) -> str | None:
     """The benchmark's cost metric; one line when a budget in seconds is asked of one that reports no time."""
     cost_metric = getattr(benchmark, "cost_metric", None)
@@ -437,4 +448,6 @@ def run_search(
         executor.close()
         if log is not None:
             log.close()
+    if not search.history:
+        raise no_proposal(strategy)
     return SearchResult(list(search.history), search.session.total_queries, search.cost, search.stop_reason or "budget")
