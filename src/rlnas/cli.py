@@ -528,55 +528,62 @@ def search(
         identity |= {"settings": settings} if settings else {}  # a folder of a search before --set still resumes
         source = strategy_identity(spec, checked).get("source")
         identity |= {"source": source} if source else {}  # a user's strategy: the file that defines it
+    holding = (
         claim_folder(out, "search.json", setup | identity, "use another --out or the same arguments")
-    searcher = make_strategy(spec, settings)  # a fresh one: the search starts it with the seed's generator
-    pool = RayExecutor(workers or 2, address) if executor == "ray" else InProcessExecutor()
-    with _progress_once_checked() as update:
+        if out is not None
+        else contextlib.nullcontext()
+    )
+    with holding:  # the folder is this search's until it ends
+        searcher = make_strategy(spec, settings)  # a fresh one: the search starts it with the seed's generator
+        pool = RayExecutor(workers or 2, address) if executor == "ray" else InProcessExecutor()
+        with _progress_once_checked() as update:
 
-        def show(search, result) -> None:
-            best = search.best.score if search.best is not None else float("nan")
-            done = len(search.history)
-            update(done, budget, f"done {done}, running {search.in_flight}, best {best:.4f}")
+            def show(search, result) -> None:
+                best = search.best.score if search.best is not None else float("nan")
+                done = len(search.history)
+                update(done, budget, f"done {done}, running {search.in_flight}, best {best:.4f}")
 
-        result = run_search(
-            searcher,
-            bench,
-            budget,
-            np.random.default_rng(seed),
-            budget_seconds=budget_seconds,
-            executor=pool,
-            journal=out / "journal.sqlite" if out is not None else None,
-            on_result=show,
-        )
-    history, best = result.history, result.best
-    if out is not None:
-        write_atomic(out / "results.csv", rows_csv(run_rows(searcher.name, 0, result, bench.cost_metric)))
-    if result.stop_reason in ("exhausted", "stalled"):
-        err_console.print(f"note: the search stopped early ({result.stop_reason}): no new architecture could be found")
-    elif result.stop_reason == "strategy_finished":
-        err_console.print("note: the search stopped early: the strategy asked for nothing more")
-    report = {
-        "benchmark": bench.name,
-        "metric": bench.metric,
-        "strategy": spec,
-        **({"settings": settings} if settings else {}),
-        "queries": len(history),
-        "stop_reason": result.stop_reason,
-        "best": {
-            "hash": best.hash,
-            "score": best.score,
-            "metrics": best.metrics,
-            "found_at_query": history.index(best) + 1,
-            "cell": bench.space.describe(best.cell),
-        },
-    }
-    if bench.best_possible is not None:
-        report["best"]["regret"] = bench.best_possible - best.score
-    if out is not None and hasattr(bench, "save_model"):
-        with err_console.status("training the best architecture again to save its network"):
-            bench.save_model(best.cell, out / "model.pt")
-        report["model"] = str(out / "model.pt")
-    print_json(report)
+            result = run_search(
+                searcher,
+                bench,
+                budget,
+                np.random.default_rng(seed),
+                budget_seconds=budget_seconds,
+                executor=pool,
+                journal=out / "journal.sqlite" if out is not None else None,
+                on_result=show,
+            )
+        history, best = result.history, result.best
+        if out is not None:
+            write_atomic(out / "results.csv", rows_csv(run_rows(searcher.name, 0, result, bench.cost_metric)))
+        if result.stop_reason in ("exhausted", "stalled"):
+            err_console.print(
+                f"note: the search stopped early ({result.stop_reason}): no new architecture could be found"
+            )
+        elif result.stop_reason == "strategy_finished":
+            err_console.print("note: the search stopped early: the strategy asked for nothing more")
+        report = {
+            "benchmark": bench.name,
+            "metric": bench.metric,
+            "strategy": spec,
+            **({"settings": settings} if settings else {}),
+            "queries": len(history),
+            "stop_reason": result.stop_reason,
+            "best": {
+                "hash": best.hash,
+                "score": best.score,
+                "metrics": best.metrics,
+                "found_at_query": history.index(best) + 1,
+                "cell": bench.space.describe(best.cell),
+            },
+        }
+        if bench.best_possible is not None:
+            report["best"]["regret"] = bench.best_possible - best.score
+        if out is not None and hasattr(bench, "save_model"):
+            with err_console.status("training the best architecture again to save its network"):
+                bench.save_model(best.cell, out / "model.pt")
+            report["model"] = str(out / "model.pt")
+        print_json(report)
 
 
 @app.command()
@@ -604,7 +611,7 @@ def enas(
     from rlnas.datasets import check_dataset, load_dataset
     from rlnas.enas import run_enas
     from rlnas.enas.search import check_run, read_checkpoint, run_identity
-    from rlnas.files import remove_stale_temporaries, write_atomic
+    from rlnas.files import held_folder, remove_stale_temporaries, write_atomic
 
     if seed < 0 or rank < 0:
         raise RlnasError("--seed and --rank must be 0 or more")
@@ -627,28 +634,21 @@ def enas(
 
     data = load_dataset(dataset)
     check_run(data, config, rank)
-    created = out is not None and not out.exists()
-    if out is not None:  # made now, so that an unwritable --out fails before the work
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RlnasError(f"cannot create {out} ({exc.strerror}); give a writable --out") from exc
-        if not os.access(out, os.W_OK | os.X_OK):
-            raise RlnasError(f"cannot write to {out}; give a writable --out")
-        remove_stale_temporaries(out)  # of a checkpoint being written when the run was killed
-    checkpoint = out / "checkpoint.pt" if out is not None else None
-    if checkpoint is not None and read_checkpoint(checkpoint, run_identity(data, config, seed, rank)) is not None:
-        err_console.print(f"resuming from {checkpoint}")  # read_checkpoint refuses the checkpoint of another run
-    try:
+    # --out is made and held now, so that an unwritable or busy one fails before the work; a failure before the
+    # first checkpoint leaves no empty folder behind
+    with held_folder(out, "enas") if out is not None else contextlib.nullcontext():
+        if out is not None:
+            if not os.access(out, os.W_OK | os.X_OK):
+                raise RlnasError(f"cannot write to {out}; give a writable --out")
+            remove_stale_temporaries(out)  # of a checkpoint being written when the run was killed
+        checkpoint = out / "checkpoint.pt" if out is not None else None
+        if checkpoint is not None and read_checkpoint(checkpoint, run_identity(data, config, seed, rank)) is not None:
+            err_console.print(f"resuming from {checkpoint}")  # read_checkpoint refuses the checkpoint of another run
         summary = run_enas(data, config, seed, rank, show_epoch, show_child, checkpoint)
-    except BaseException:  # Ctrl-C or a failure before the first epoch ended: no empty folder left behind
-        if created and not any(out.iterdir()):
-            out.rmdir()
-        raise
-    if out is not None:
-        write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-        arch = {key: summary["derived"][key] for key in ("space", "arch", "ops", "nb201")}
-        write_atomic(out / "arch.json", json.dumps(arch, indent=2) + "\n")
+        if out is not None:
+            write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+            arch = {key: summary["derived"][key] for key in ("space", "arch", "ops", "nb201")}
+            write_atomic(out / "arch.json", json.dumps(arch, indent=2) + "\n")
     # the per-epoch, per-candidate and per-child lists stay in summary.json
     short = {"supernet": "epochs", "derived": "candidates", "ranking": "children"}
     print_json(

@@ -3,13 +3,14 @@ versioned PyTorch files rlnas writes (policies, checkpoints) with one-line error
 
 from __future__ import annotations
 
+import fcntl
 import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rlnas.errors import CheckpointError
+from rlnas.errors import CheckpointError, RlnasError
 
 #: Temporary files are named `.NAME.tmpPID`; a later run removes those a killed writer left.
 TMP_MARK = ".tmp"
@@ -33,6 +34,36 @@ def write_atomic(path: Path, text: str) -> None:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
+
+
+@contextmanager
+def held_folder(folder: Path, command: str) -> Iterator[None]:
+    """`folder`, made if missing, held for one command while it writes there: a second rlnas command on it is
+    refused in one line, rather than interleaving its writes or removing the first one's temporary files. The
+    hold is the kernel's lock on the folder itself (flock), so no file is made and a killed command holds
+    none. A folder made here and still empty when the command fails is removed."""
+    folder = Path(folder)
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise RlnasError(f"cannot write to {folder} ({exc.strerror}); give a writable --out with free space") from exc
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RlnasError(
+                f"{folder} is in use by another running rlnas {command}; wait for it to end, or use another --out"
+            ) from None
+        try:
+            yield
+        except BaseException:
+            if created and not any(folder.iterdir()):
+                folder.rmdir()
+            raise
+    finally:
+        os.close(descriptor)  # releases the hold
 
 
 def remove_stale_temporaries(folder: Path) -> int:

@@ -17,6 +17,7 @@ from rlnas.agents.policy import holds_training_run
 from rlnas.agents.settings import check_steps_left
 from rlnas.benchmarks import BENCHMARKS
 from rlnas.errors import ConfigError
+from rlnas.files import held_folder
 from rlnas.ray_cluster import check_executor, check_ray_options
 
 DEFAULT_BENCHMARK = "nb201-cifar10"
@@ -125,7 +126,7 @@ def run_train_command(
             f"{folder} already holds a training run; resume it with --resume {folder} or pick another --out"
         )
     description = f"{'resuming' if resume else 'training'} on {spec.benchmark}"
-    with training_progress(console, description, spec.config.total_env_steps) as update:
+    with held_folder(folder, "train"), training_progress(console, description, spec.config.total_env_steps) as update:
         summary = train(
             spec,
             folder,

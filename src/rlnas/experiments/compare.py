@@ -21,9 +21,10 @@ import json
 import re
 import signal
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +34,7 @@ import numpy as np
 from rlnas.benchmarks import Benchmark, check_benchmark, load_benchmark, scores_digest
 from rlnas.devices import torch_threads
 from rlnas.errors import RlnasError
-from rlnas.files import remove_stale_temporaries, write_atomic
+from rlnas.files import held_folder, remove_stale_temporaries, write_atomic
 from rlnas.ray_cluster import check_executor, start_ray
 from rlnas.strategies import Settings, check_settings, check_strategy, make_strategy, settings_of, strategy_identity
 from rlnas.strategies.runner import SearchResult, check_budget_seconds, run_search, space_size
@@ -148,6 +149,7 @@ FOLDER_RECORDS = {"config.json": "comparison", "search.json": "search"}
 ADOPTED_KEYS = ("scores_digest",)
 
 
+@contextmanager
 def claim_folder(
     out: Path,
     record_file: str,
@@ -155,57 +157,62 @@ def claim_folder(
     fix: str,
     subfolders: tuple[str, ...] = (),
     merge: Callable[[dict, dict], tuple[dict, list[str]]] | None = None,
-) -> None:
-    """Create `out` with its `record_file` holding `record`, or check that it holds the same (a resumed run),
-    or, with `merge` (stored, record -> the record to keep and what differs), one that `record` extends.
+) -> Iterator[None]:
+    """Hold `out` for this command (`held_folder`) with its `record_file` holding `record`: a new folder, one
+    that holds the same (a resumed run) or, with `merge` (stored, record -> the record to keep and what
+    differs), one that `record` extends.
 
-    Refused with one line: a folder that holds another command's record, one with another record (`fix`
-    says what to do), and one that holds files but no record (it is not this command's). Temporaries
-    that a killed writer left are removed.
+    Refused with one line: a folder in use by another command, one that holds another command's record,
+    one with another record (`fix` says what to do), and one that holds files but no record (it is not this
+    command's). Temporaries that a killed writer left are removed.
     """
     what = FOLDER_RECORDS[record_file]
     record = json.loads(json.dumps(record))  # as JSON stores it
     path = out / record_file
-    try:
-        for other, kind in FOLDER_RECORDS.items():
-            if other != record_file and (out / other).exists():
-                raise RlnasError(f"{out} holds a {kind} ({other}), not a {what}; use another --out")
-        if path.exists():
-            on_disk = json.loads(path.read_text())
-            if not isinstance(on_disk, dict):
-                raise RlnasError(f"{path} is not the record of a {what}; remove it, or use another --out")
-            # a folder of an rlnas before these keys is taken as is, and given them
-            stored = {key: record[key] for key in ADOPTED_KEYS if key in record} | on_disk
-            if merge is not None:
-                kept, changed = merge(stored, record)
-            else:
-                kept, changed = (
-                    stored,
-                    sorted(k for k in record.keys() | stored.keys() if stored.get(k) != record.get(k)),
-                )
-            if changed:
-                raise RlnasError(
-                    f"{out} holds a {what} with other settings (these differ: {', '.join(changed)}); {fix}"
-                )
-            if kept != on_disk:
-                write_atomic(path, json.dumps(kept, indent=2))
+    with held_folder(out, what):
+        try:
+            _check_and_record(out, record_file, record, fix, merge)
+            for folder in (out, *(out / name for name in subfolders)):
+                folder.mkdir(exist_ok=True)
+                remove_stale_temporaries(folder)
+        except json.JSONDecodeError as exc:
+            raise RlnasError(f"{path} is corrupt ({exc.msg}); remove it, or use another --out") from exc
+        except OSError as exc:
+            raise RlnasError(f"cannot write to {out} ({exc.strerror}); give a writable --out with free space") from exc
+        yield
+
+
+def _check_and_record(
+    out: Path, record_file: str, record: dict, fix: str, merge: Callable[[dict, dict], tuple[dict, list[str]]] | None
+) -> None:
+    """`claim_folder`'s checks of the folder it holds, and the record written or extended."""
+    what = FOLDER_RECORDS[record_file]
+    path = out / record_file
+    for other, kind in FOLDER_RECORDS.items():
+        if other != record_file and (out / other).exists():
+            raise RlnasError(f"{out} holds a {kind} ({other}), not a {what}; use another --out")
+    if path.exists():
+        on_disk = json.loads(path.read_text())
+        if not isinstance(on_disk, dict):
+            raise RlnasError(f"{path} is not the record of a {what}; remove it, or use another --out")
+        # a folder of an rlnas before these keys is taken as is, and given them
+        stored = {key: record[key] for key in ADOPTED_KEYS if key in record} | on_disk
+        if merge is not None:
+            kept, changed = merge(stored, record)
         else:
-            if out.is_dir():
-                remove_stale_temporaries(out)
-                if any(out.iterdir()):
-                    raise RlnasError(
-                        f"{out} holds files but no {record_file}, so it is not a {what} folder; "
-                        "use another --out or an empty folder"
-                    )
-            out.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, json.dumps(record, indent=2))
-        for folder in (out, *(out / name for name in subfolders)):
-            folder.mkdir(exist_ok=True)
-            remove_stale_temporaries(folder)
-    except json.JSONDecodeError as exc:
-        raise RlnasError(f"{path} is corrupt ({exc.msg}); remove it, or use another --out") from exc
-    except OSError as exc:
-        raise RlnasError(f"cannot write to {out} ({exc.strerror}); give a writable --out with free space") from exc
+            kept, changed = stored, sorted(k for k in record.keys() | stored.keys() if stored.get(k) != record.get(k))
+        if changed:
+            raise RlnasError(f"{out} holds a {what} with other settings (these differ: {', '.join(changed)}); {fix}")
+        if kept != on_disk:
+            write_atomic(path, json.dumps(kept, indent=2))
+        return
+    remove_stale_temporaries(out)
+    if any(out.iterdir()):
+        raise RlnasError(
+            f"{out} holds files but no {record_file}, so it is not a {what} folder; "
+            "use another --out or an empty folder"
+        )
+    write_atomic(path, json.dumps(record, indent=2))
 
 
 #: What a comparison run again in its folder may change: its runs and its strategies (each run is its own
@@ -242,14 +249,16 @@ def merged_record(stored: dict, record: dict) -> tuple[dict, list[str]]:
     return kept | ({"settings": both} if both else {}), changed  # no settings: as a comparison before --set
 
 
-def prepare_folder(out: Path, config: CompareConfig, identities: dict[str, dict], digest: str | None) -> None:
+def prepare_folder(
+    out: Path, config: CompareConfig, identities: dict[str, dict], digest: str | None
+) -> AbstractContextManager[None]:
     """Create the folder, or check that it holds this comparison or one this extends (with more runs or
     strategies), on a table of the same scores (`digest`)."""
     fix = "use another --out, or the same arguments (more runs or strategies extend it; the same policy files and data)"
     record = asdict(config) | {"identities": identities} | ({"scores_digest": digest} if digest else {})
     if not config.settings:
         del record["settings"]  # a comparison of before --set still resumes
-    claim_folder(out, "config.json", record, fix, subfolders=("runs",), merge=merged_record)
+    return claim_folder(out, "config.json", record, fix, subfolders=("runs",), merge=merged_record)
 
 
 # ---------------------------------------------------------------------------- running
@@ -291,7 +300,21 @@ def run_comparison(
     check_executor(executor)
     _benchmark.cache_clear()  # a table edited since the last comparison in this process is read again
     identities = validate(config, out, data)
-    prepare_folder(out, config, identities, scores_digest(_benchmark(config, data)))
+    with prepare_folder(out, config, identities, scores_digest(_benchmark(config, data))):
+        return _run_and_summarize(config, out, data, workers, on_progress, executor, address, identities)
+
+
+def _run_and_summarize(
+    config: CompareConfig,
+    out: Path,
+    data: str | None,
+    workers: int,
+    on_progress: Callable[[int, int], None] | None,
+    executor: str,
+    address: str | None,
+    identities: dict[str, dict],
+) -> dict:
+    """`run_comparison` in the folder it holds: the missing runs, then results.csv, summary.json and the plot."""
     jobs = [(s, r) for r in range(config.runs) for s in config.strategies if not _run_file(out, s, r).exists()]
     missing = set(jobs)
     for s, r in ((s, r) for r in range(config.runs) for s in config.strategies if (s, r) not in missing):

@@ -40,7 +40,7 @@ from rlnas.env.search_episode import EpisodeConfig, Task
 from rlnas.errors import ConfigError
 from rlnas.experiments.apex_train import UNTRAINED_NOTE, training_progress
 from rlnas.experiments.plots import plot_general_training
-from rlnas.files import remove_stale_temporaries, write_atomic
+from rlnas.files import held_folder, remove_stale_temporaries, write_atomic
 from rlnas.ray_cluster import check_executor, check_ray_options
 
 EPISODES_FILE = "episodes.json"
@@ -180,7 +180,11 @@ def run_general_train_command(
     threads = using_threads(ApeXConfig.torch_threads if torch_threads is None else torch_threads)
     left_out = f" without {', '.join(run.without)}" if run.without else ""
     description = f"{'resuming' if run.resume else 'training'} on {len(run.tasks)} tasks{left_out}"
-    with threads, training_progress(console, description, run.config.total_env_steps) as update:
+    with (
+        threads,
+        held_folder(run.folder, "train"),
+        training_progress(console, description, run.config.total_env_steps) as update,
+    ):
         result = run.train(lambda status: update(status["env_steps"], _describe(status)))
     info = result.policy.info
     console.print(
