@@ -90,6 +90,7 @@ def test_every_strategy_with_settings_is_a_strategy_and_takes_its_defaults():
         ("re", {"population_size": 0}, "population_size must be at least 1"),
         ("ls", {"num_init": 0}, "num_init must be at least 1"),
         ("learned:taught-climb", {"temperature": 0.1}, "add :guided"),
+        ("rs", {"population_size": 5}, "the strategy rs has no settings"),
         ("reinforce", {"learning_rate": -1.0}, r"learning_rate must be in \(0, 1\]"),
         ("reinforce", {"init_range": 1e300}, r"init_range must be in \(0, 1\]"),
         ("reinforce", {"stale_patience": -1}, "cannot be negative"),

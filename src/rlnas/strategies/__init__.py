@@ -147,6 +147,8 @@ def make_strategy(spec: str, settings: Mapping[str, object] | None = None) -> St
     """A strategy from its name, or `name:argument` for those that take one (e.g. `agent:DIR`), with `settings`
     (field -> value) for the fields of its settings dataclass (`SETTINGS`) that differ from their defaults."""
     name, colon, argument = spec.partition(":")
+    if settings and name not in SETTINGS:
+        raise RlnasError(f"the strategy {spec} has no settings; those that have: {', '.join(SETTINGS)}")
     if name not in STRATEGIES and colon and argument:
         return make_user_object(user_strategy(spec), spec, "strategy")
     if name not in STRATEGIES:
@@ -168,7 +170,7 @@ def user_strategy(spec: str) -> type[Strategy]:
     """The user's Strategy subclass that `module:Class` names, checked as a user's benchmark is (one line for
     each mistake); it is made with no arguments and must name itself (`name`, as every strategy does; a
     comparison labels its results by the spec, `module:Class`)."""
-    target = import_attribute(spec, "strategy", f"{', '.join(STRATEGIES)}")
+    target = import_attribute(spec, "strategy", ", ".join(STRATEGIES))
     cls = check_user_class(target, spec, Strategy, "rlnas.strategies.base.Strategy", "ask and tell")
     if not isinstance(getattr(cls, "name", None), str):
         raise RlnasError(f"{spec!r} has no name; give the class a name = '...', as every strategy has")
