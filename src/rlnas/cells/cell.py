@@ -166,7 +166,9 @@ class Cell:
         cells get equal keys by construction; the inputs carry distinct labels, so they are never
         permuted. Only Python's hash of ints and tuples is used, which
         does not depend on PYTHONHASHSEED. All 423,624 NB101 classes get distinct keys (checked by
-        the tests and whenever the NB101 cache is built).
+        the tests and whenever the NB101 cache is built). The key is of this graph as it is: prune a
+        cell first (`prune()`) to key the architecture, since vertices off every input-output path
+        change the key but not the network.
         """
         if self._key is None:
             self._key = _dag_key(self.rows, self.ops)
