@@ -167,6 +167,7 @@ def test_a_benchmark_offered_through_an_entry_point(user_module):
         [rlnas.benchmarks]
         mytable = my_benchmarks:MyTable
         broken = my_benchmarks:Missing
+        nb101 = my_benchmarks:MyTable
         """)
     )
     assert load_benchmark("mytable").name == "my-table"
@@ -176,6 +177,11 @@ def test_a_benchmark_offered_through_an_entry_point(user_module):
         check_benchmark("broken")
     listed = {name: summary for name, summary, _ in benchmark_status()}
     assert listed["mytable"] == "entry point rlnas.benchmarks: my_benchmarks:MyTable"
+    entries = [summary for name, summary, _ in benchmark_status() if summary.startswith("entry point")]
+    assert (
+        "entry point rlnas.benchmarks: my_benchmarks:MyTable (unused: the built-in name wins; rename the entry point)"
+        in entries
+    )
 
 
 def test_a_users_class_that_fails_when_made_or_imported_is_one_line(user_module):

@@ -315,7 +315,9 @@ def benchmark_status(data: str | Path | None = None) -> list[tuple[str, str, str
         rows.append((f"{prefix}PATH", kind.summary, ""))
     rows.append(("module:Class", "your own Benchmark subclass, imported and constructed with no arguments", ""))
     for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        rows.append((entry.name, f"entry point {ENTRY_POINT_GROUP}: {entry.value}", ""))
+        shadowed = entry.name in BUILTINS or any(entry.name.startswith(prefix) for prefix in PREFIXES)
+        note = " (unused: the built-in name wins; rename the entry point)" if shadowed else ""
+        rows.append((entry.name, f"entry point {ENTRY_POINT_GROUP}: {entry.value}{note}", ""))
     return rows
 
 
