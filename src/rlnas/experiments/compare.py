@@ -225,9 +225,6 @@ def merged_record(stored: dict, record: dict) -> tuple[dict, list[str]]:
     the two must agree: every other field, and the identity and settings of each strategy both have."""
     changed = sorted(k for k in stored.keys() | record.keys() if k not in EXTENSIBLE and stored.get(k) != record.get(k))
 
-    def settings(of: dict, strategy: str) -> list:
-        return [entry for entry in of.get("settings", []) if entry[0] == strategy.partition(":")[0]]
-
     stems = {run_file_stem(s): s for s in stored["strategies"]}
     for strategy in (s for s in record["strategies"] if s not in stored["strategies"]):
         if run_file_stem(strategy) in stems:
@@ -235,10 +232,9 @@ def merged_record(stored: dict, record: dict) -> tuple[dict, list[str]]:
     for strategy in (s for s in record["strategies"] if s in stored["strategies"]):
         if stored["identities"].get(strategy) != record["identities"][strategy]:
             changed.append(f"the identity of {strategy}")
-        if settings(stored, strategy) != settings(record, strategy):
-            before, now = (
-                ", ".join(f"{f}={v}" for _, f, v in settings(r, strategy)) or "defaults" for r in (stored, record)
-            )
+        given = [settings_of(strategy, r.get("settings", [])) for r in (stored, record)]
+        if given[0] != given[1]:
+            before, now = (", ".join(f"{f}={v}" for f, v in g.items()) or "defaults" for g in given)
             changed.append(f"the settings of {strategy} ({before} before, {now} now)")
     kept = {k: v for k, v in record.items() if k != "settings"} | {
         "runs": max(stored["runs"], record["runs"]),
